@@ -1,0 +1,135 @@
+"""Data-Juicer record <-> Sample. The one place that reads and writes Data-Juicer's token text.
+
+Parsing and rendering are exact inverses for given tokens: the text is split on the end-of-chunk
+token into chunks, and each chunk into text, media tokens and ``[[role]]:`` markers; rendering
+writes the same characters back. Media lists are kept as the record has them, so a record whose
+token count disagrees with its lists (Data-Juicer's own MMC4 output has such records) still comes
+back unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from .errors import RecordError
+from .model import (
+    CARRY_KEY,
+    MEDIA_KEYS,
+    MODALITIES,
+    TEXT_KEY,
+    Chunk,
+    Media,
+    Piece,
+    Role,
+    Sample,
+    Text,
+    Tokens,
+)
+
+# A conversation-role marker as Data-Juicer's converters write it: "[[human]]: ", "[[q]]:".
+ROLE_PATTERN = r"\[\[([A-Za-z]*)\]\]:( ?)"
+
+
+@lru_cache(maxsize=64)
+def _splitter(image: str, audio: str, video: str) -> tuple[re.Pattern[str], dict[str, str]]:
+    by_token = {}
+    for modality, token in zip(MODALITIES, (image, audio, video), strict=True):
+        if token:
+            by_token.setdefault(token, modality)
+    alternatives = [re.escape(t) for t in sorted(by_token, key=len, reverse=True)]
+    alternatives.append(ROLE_PATTERN)
+    return re.compile("(" + "|".join(f"(?:{a})" for a in alternatives) + ")"), by_token
+
+
+def parse_pieces(text: str, tokens: Tokens) -> list[Piece]:
+    pattern, by_token = _splitter(tokens.image, tokens.audio, tokens.video)
+    pieces: list[Piece] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        start, end = m.span()
+        if start == end:
+            continue
+        if start > pos:
+            pieces.append(Text(text[pos:start]))
+        found = m.group(0)
+        modality = by_token.get(found)
+        if modality is not None:
+            pieces.append(Media(modality))
+        else:
+            pieces.append(Role(m.group(2), found))
+        pos = end
+    if pos < len(text):
+        pieces.append(Text(text[pos:]))
+    return pieces
+
+
+def parse_text(text: str, tokens: Tokens) -> list[Chunk]:
+    parts = text.split(tokens.eoc) if tokens.eoc else [text]
+    chunks = [Chunk(parse_pieces(p, tokens), closed=True) for p in parts[:-1]]
+    if parts[-1]:
+        chunks.append(Chunk(parse_pieces(parts[-1], tokens), closed=False))
+    return chunks
+
+
+def to_sample(record: dict[str, Any], tokens: Tokens) -> Sample:
+    """Read a Data-Juicer record."""
+    if not isinstance(record, dict):
+        raise RecordError(f"a Data-Juicer record must be a JSON object, not {type(record).__name__}")
+    text = record.get(TEXT_KEY, None)
+    media: dict[str, list[Any]] = {}
+    fields: dict[str, Any] = {}
+    carry = None
+    media_key_to_modality = {v: k for k, v in MEDIA_KEYS.items()}
+    for key, value in record.items():
+        if key == TEXT_KEY:
+            continue
+        modality = media_key_to_modality.get(key)
+        if modality is not None:
+            if not isinstance(value, list):
+                raise RecordError(f"must be a list of paths, not {type(value).__name__}", field=key)
+            media[modality] = value
+        elif key == CARRY_KEY:
+            carry = value if isinstance(value, dict) else None
+        else:
+            fields[key] = value
+    if text is None:
+        chunks: list[Chunk] = []
+    elif not isinstance(text, str):
+        raise RecordError(f"must be a string, not {type(text).__name__}", field=TEXT_KEY)
+    else:
+        chunks = parse_text(text, tokens)
+    sample = Sample(chunks=chunks, media=media, fields=fields, order=list(record.keys()), carry=carry)
+    sample.has_text = text is not None
+    assign_paths(sample)
+    return sample
+
+
+def assign_paths(sample: Sample) -> None:
+    counters = dict.fromkeys(MODALITIES, 0)
+    for chunk in sample.chunks:
+        for p in chunk.pieces:
+            if isinstance(p, Media):
+                paths = sample.media.get(p.modality, ())
+                n = counters[p.modality]
+                p.path = paths[n] if n < len(paths) else None
+                counters[p.modality] = n + 1
+
+
+def to_record(sample: Sample, tokens: Tokens, with_carry: bool = True) -> dict[str, Any]:
+    """Write a Data-Juicer record: fields in the sample's order, text, media lists, then the carry."""
+    values: dict[str, Any] = dict(sample.fields)
+    if sample.has_text:
+        values[TEXT_KEY] = sample.text(tokens)
+    for modality in MODALITIES:
+        if modality in sample.media:
+            values[MEDIA_KEYS[modality]] = sample.media[modality]
+    if sample.order is None:
+        record = values
+    else:
+        record = {k: values.pop(k) for k in sample.order if k in values}
+        record.update(values)
+    if with_carry and sample.carry:
+        record[CARRY_KEY] = sample.carry
+    return record

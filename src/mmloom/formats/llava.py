@@ -1,0 +1,504 @@
+"""LLaVA instruction data: a JSON array of ``{"id", "image", "conversations": [{"from", "value"}]}``.
+
+Reading gives the Data-Juicer text that ``llava_to_dj`` writes (``[[role]]: `` markers, the
+``<image>`` token kept as is, rounds joined by the separator, `` <|__dj__eoc|>`` at the end).
+Writing follows ``dj_to_llava``. What that text cannot carry (the id's type, whitespace the way back
+would strip, extra top-level and per-turn fields, key order, questions dropped by
+``only_keep_caption``) travels in ``__mmloom__``; a Data-Juicer record that has it comes back equal
+to the original record.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import zlib
+from typing import Any
+
+from .. import djcodec
+from ..errors import RecordError, UsageError
+from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens, render_pieces
+from ..options import Option, Options
+from .base import Format, chunked, default_tokens, require
+
+IMAGE_TOKEN = "<image>"
+EOC = Tokens().eoc
+DEFAULT_KEYS = ("id", "image", "conversations")
+LETTERS = re.compile(r"[A-Za-z]*\Z")
+MARKER_LIKE = re.compile(r"\[\[[A-Za-z]*\]\]: ")
+
+READ_OPTIONS = (
+    Option("str_id", True, "convert ids to strings, as Data-Juicer does"),
+    Option("split_chunk", False, "make every (human, gpt) round its own chunk"),
+    Option("image_broadcast", False, "add the image token to the human turn of every later round (needs split_chunk)"),
+    Option("image_broadcast_pos", "random", "where broadcast tokens go", choices=("random", "before", "after", "follow")),
+    Option("eoc_special_token", EOC, "end-of-chunk token"),
+    Option("image_special_token", IMAGE_TOKEN, "the image token in the data, kept as is in the text"),
+    Option("add_eoc_at_last", True, "append ' ' + eoc at the end of the text"),
+    Option("sent_separator", "\n", "glue between human and gpt text and between rounds"),
+    Option("only_keep_caption", False, "pretrain mode: keep 'token + separator + answer' per round"),
+    Option("lossless", True, "write __mmloom__ so the way back gives the original records exactly"),
+    Option("seed", 0, "seed for the 'random' broadcast position (per record, reproducible)"),
+)
+
+WRITE_OPTIONS = (
+    Option("keep_only_first_image", True, "remove a leading/trailing image token from every turn but the first"),
+    Option("eoc_special_token", EOC, "end-of-chunk token"),
+    Option("image_special_token", IMAGE_TOKEN, "image token"),
+    Option("sent_separator", "\n", "separator used when the data was converted"),
+    Option("restore_questions", False, "for only_keep_caption data: take the first human turn and id from the original file"),
+    Option("original_llava_ds_path", None, "the original LLaVA file (JSON array), with restore_questions", type=str),
+    Option("lossless", True, "use __mmloom__ when present to give back the original records exactly"),
+)
+
+
+# -- reading: LLaVA record -> sample ---------------------------------------------------------
+
+def _check_read(opts: Options) -> Options:
+    if opts.image_broadcast and not opts.split_chunk:
+        raise UsageError("option image_broadcast needs split_chunk=true (as in Data-Juicer's llava_to_dj)")
+    return opts
+
+
+def _value_pieces(value: str, token: str) -> list[Piece]:
+    pieces: list[Piece] = []
+    parts = value.split(token) if token else [value]
+    for i, part in enumerate(parts):
+        if i:
+            pieces.append(Media("image"))
+        if part:
+            pieces.append(Text(part))
+    return pieces
+
+
+def _marker(role: str) -> str:
+    return f"[[{role}]]: "
+
+
+def to_unified(record: Any, opts: Options) -> Sample:
+    rid = require(record, "id")
+    tok, sep, eoc = opts.image_special_token, opts.sent_separator, opts.eoc_special_token
+    convs = require(record, "conversations", list, record_id=rid)
+    if len(convs) % 2:
+        raise RecordError(
+            f"has an odd number of turns ({len(convs)}); LLaVA turns come in (human, gpt) pairs",
+            field="conversations", record_id=rid)
+    turns = []
+    for i, turn in enumerate(convs):
+        where = f"conversations[{i}]"
+        if not isinstance(turn, dict):
+            raise RecordError(f"must be an object with 'from' and 'value', not {type(turn).__name__}", field=where, record_id=rid)
+        role = turn.get("from", None)
+        if not isinstance(role, str):
+            raise RecordError("must be a string" if "from" in turn else "is missing", field=f"{where}.from", record_id=rid)
+        value = turn.get("value", None)
+        if not isinstance(value, str):
+            raise RecordError("must be a string" if "value" in turn else "is missing", field=f"{where}.value", record_id=rid)
+        turns.append((role, value))
+    image = record.get("image", "")
+    has_image = image not in ("", None)
+    multi = isinstance(image, list)
+    n_rounds = len(turns) // 2
+    rng = None
+    if opts.image_broadcast and opts.image_broadcast_pos == "random":
+        rng = random.Random(opts.seed * 1_000_003 + zlib.crc32(repr(rid).encode()))
+
+    images: list[Any] = []
+    first_side = ""
+    sides = []
+    rounds: list[list[Piece]] = []
+    for r in range(n_rounds):
+        (h_role, h_val), (g_role, g_val) = turns[2 * r], turns[2 * r + 1]
+        h_pieces = _value_pieces(h_val, tok)
+        if has_image and r == 0:
+            if multi:
+                images.extend(image)
+            else:
+                if h_val.startswith(tok):
+                    first_side = "before"
+                elif h_val.endswith(tok):
+                    first_side = "after"
+                else:
+                    raise RecordError(
+                        f"the image token {tok!r} must open or close the first human turn "
+                        f"(the record has an image, {image!r})", field="conversations[0].value", record_id=rid)
+                images.append(image)
+        elif has_image and opts.image_broadcast and not multi:
+            pos = opts.image_broadcast_pos
+            if pos == "random":
+                pos = "before" if rng.random() < 0.5 else "after"  # type: ignore[union-attr]
+            elif pos == "follow":
+                pos = first_side
+            if pos == "before":
+                h_pieces = [Media("image"), Text(sep)] + h_pieces
+            else:
+                h_pieces = h_pieces + [Text(sep), Media("image")]
+            sides.append(pos[0])
+            images.append(image)
+        if opts.only_keep_caption:
+            rounds.append([Media("image"), Text(sep)] + _value_pieces(g_val, tok))
+        else:
+            rounds.append([Role(h_role, _marker(h_role))] + h_pieces + [Text(sep), Role(g_role, _marker(g_role))]
+                          + _value_pieces(g_val, tok))
+
+    chunks = _layout(rounds, sep, opts.split_chunk, opts.add_eoc_at_last)
+    sample = Sample(chunks=chunks, media={"image": images},
+                    fields={"id": str(rid) if opts.str_id else rid}, order=["id", "text", "images"])
+    djcodec.assign_paths(sample)
+    if opts.lossless:
+        sample.carry = _carry(record, turns, rid, opts, sides, sample, Tokens(image=tok, eoc=eoc))
+    return sample
+
+
+def _layout(rounds: list[list[Piece]], sep: str, split_chunk: bool, add_eoc: bool) -> list[Chunk]:
+    if split_chunk:
+        return chunked(rounds, sep, add_eoc)
+    pieces: list[Piece] = []
+    for i, r in enumerate(rounds):
+        if i:
+            pieces.append(Text(sep))
+        pieces.extend(r)
+    if add_eoc:
+        return [Chunk(pieces + [Text(" ")], closed=True)]
+    return [Chunk(pieces, closed=False)] if pieces else []
+
+
+def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, sides: list[str],
+           sample: Sample, tokens: Tokens) -> dict[str, Any]:
+    carry: dict[str, Any] = {"format": "llava"}
+    layout: dict[str, Any] = {}
+    if opts.sent_separator != "\n":
+        layout["sep"] = opts.sent_separator
+    if opts.split_chunk:
+        layout["split"] = True
+    if not opts.add_eoc_at_last:
+        layout["eoc_last"] = False
+    if opts.only_keep_caption:
+        layout["caption"] = True
+    if tokens.image != IMAGE_TOKEN or tokens.eoc != EOC:
+        layout["tokens"] = [tokens.image, tokens.eoc]
+    if layout:
+        carry["layout"] = layout
+    if not isinstance(rid, str) and opts.str_id:
+        carry["id"] = rid
+    if "image" in record and (record["image"] in ("", None) or isinstance(record["image"], list)):
+        carry["image"] = record["image"]
+    keys = list(record.keys())
+    if keys != [k for k in DEFAULT_KEYS if k in record]:
+        carry["keys"] = keys
+    extra = {k: v for k, v in record.items() if k not in DEFAULT_KEYS}
+    if extra:
+        carry["extra"] = extra
+    turn_extra = {}
+    for i, turn in enumerate(record["conversations"]):
+        if list(turn.keys()) != ["from", "value"]:
+            turn_extra[str(i)] = {"keys": list(turn.keys()),
+                                  "extra": {k: v for k, v in turn.items() if k not in ("from", "value")}}
+    if turn_extra:
+        carry["turns"] = turn_extra
+    if sides:
+        carry["broadcast"] = "".join(sides)
+    if opts.only_keep_caption:
+        carry["questions"] = [[turns[2 * r][0], turns[2 * r][1], turns[2 * r + 1][0]] for r in range(len(turns) // 2)]
+    ambiguous = any(MARKER_LIKE.search(v) for _, v in turns) or any(not LETTERS.match(r) for r, _ in turns)
+    if opts.only_keep_caption:
+        ambiguous = len(turns) > 2 and any(opts.sent_separator in v or tokens.eoc in v for _, v in turns)
+    if ambiguous:
+        # the markers alone cannot split this text back into turns: keep each turn's span
+        carry["spans"] = _spans(turns, sides, opts, tokens)
+        if not opts.only_keep_caption:
+            carry["roles"] = [r for r, _ in turns]
+        carry["crc"] = zlib.crc32(sample.text(tokens).encode())
+    return carry
+
+
+def _spans(turns: list[tuple[str, str]], sides: list[str], opts: Options, tokens: Tokens) -> list[int]:
+    """Length of each turn's value as it stands in the text (broadcast token included)."""
+    sep = opts.sent_separator
+    out = []
+    for i, (_, value) in enumerate(turns):
+        r = i // 2
+        if opts.only_keep_caption:
+            if i % 2:
+                out.append(len(value))
+            continue
+        extra = len(tokens.image) + len(sep) if i % 2 == 0 and r > 0 and sides else 0
+        out.append(len(value) + extra)
+    return out
+
+
+# -- writing: sample -> LLaVA record --------------------------------------------------------
+
+class _Eoc:
+    """Marks a chunk end in the flattened piece stream."""
+
+
+def _flatten(sample: Sample) -> list[Any]:
+    flat: list[Any] = []
+    for c in sample.chunks:
+        flat.extend(c.pieces)
+        if c.closed:
+            flat.append(_Eoc)
+    return flat
+
+
+def _render(pieces: list[Any], tokens: Tokens) -> str:
+    return "".join(tokens.eoc if p is _Eoc else render_pieces([p], tokens) for p in pieces)
+
+
+def _turns_by_markers(sample: Sample, tokens: Tokens, rid: Any) -> list[tuple[str, str]]:
+    """Split at ``[[role]]: `` markers, as dj_to_llava does; each turn's raw text follows."""
+    turns: list[tuple[str, list[Any]]] = []
+    prefix: list[Any] = []
+    for p in _flatten(sample):
+        if isinstance(p, Role) and p.marker == _marker(p.name):
+            turns.append((p.name, []))
+        elif turns:
+            turns[-1][1].append(p)
+        else:
+            prefix.append(p)
+    pieces = 2 * len(turns) + (1 if _render(prefix, tokens) else 0)
+    if pieces % 4:
+        raise RecordError(
+            f"its text does not hold whole (human, gpt) rounds: {pieces} pieces between "
+            f"[[role]]: markers (number of conversation is [{pieces}])", field="text", record_id=rid)
+    return [(role, _render(ps, tokens)) for role, ps in turns]
+
+
+def _clean(sentence: str, i: int, opts: Options, tokens: Tokens) -> str:
+    """Data-Juicer's clean-up of one turn: strip, drop a trailing separator and eoc, and (from the
+    second turn on, with keep_only_first_image) one leading and one trailing image token."""
+    sep, eoc, tok = opts.sent_separator, tokens.eoc, tokens.image
+    s = sentence.strip()
+    if sep and s.endswith(sep):
+        s = s[: -len(sep)].strip()
+    if eoc and s.endswith(eoc):
+        s = s[: -len(eoc)].strip()
+    if i > 0 and opts.keep_only_first_image and tok:
+        if s.startswith(tok):
+            s = s[len(tok):].strip()
+            if sep and s.startswith(sep):
+                s = s[len(sep):].strip()
+        if s.endswith(tok):
+            s = s[: -len(tok)].strip()
+            if sep and s.endswith(sep):
+                s = s[: -len(sep)].strip()
+    return s
+
+
+def _prepare_write(opts: Options) -> Options:
+    if opts.restore_questions:
+        if not opts.original_llava_ds_path:
+            raise UsageError("option restore_questions needs original_llava_ds_path (the original LLaVA file)")
+        from ..io.files import detect_type
+        from ..io.readers import open_reader
+
+        path = opts.original_llava_ds_path
+        import os
+
+        if not os.path.exists(path):
+            raise UsageError(f"original_llava_ds_path {path}: no such file")
+        originals: dict[str, tuple[Any, Any, Any]] = {}
+        for item in open_reader(path, detect_type(path)):
+            rec = item.record
+            if item.error or not isinstance(rec, dict) or "id" not in rec:
+                raise UsageError(f"original_llava_ds_path {path}, record {item.index}: not a LLaVA record with an id")
+            convs = rec.get("conversations") or []
+            if len(convs) < 2:
+                raise UsageError(f"original_llava_ds_path {path}, record {item.index}: fewer than 2 turns")
+            originals[str(rec["id"])] = (rec["id"], convs[0], convs[1].get("from"))
+        opts = type(opts)(opts)
+        opts["_originals"] = originals
+    return opts
+
+
+def from_unified(sample: Sample, opts: Options) -> dict[str, Any]:
+    tokens = default_tokens(opts)
+    rid = sample.fields.get("id")
+    carry = sample.carry if opts.lossless and sample.carry and sample.carry.get("format") == "llava" else None
+    images = sample.media.get("image", [])
+    if carry is not None:
+        return _from_carry(sample, carry, tokens, opts)
+    try:
+        distinct = list(dict.fromkeys(images))
+    except TypeError:
+        raise RecordError("image paths must be strings", field="images", record_id=rid) from None
+    if len(distinct) > 1:
+        raise RecordError(
+            f"has {len(distinct)} distinct images; a LLaVA record holds one image", field="images", record_id=rid)
+    if opts.restore_questions:
+        found = opts["_originals"].get(str(rid))
+        if found is None:
+            raise RecordError("has no record with this id in original_llava_ds_path", field="id", record_id=rid)
+        rid, first, second_role = found
+        conversations = [first, {"from": second_role, "value": _clean(sample.text(tokens), 1, opts, tokens)}]
+    else:
+        conversations = [{"from": role, "value": _clean(text, i, opts, tokens)}
+                         for i, (role, text) in enumerate(_turns_by_markers(sample, tokens, rid))]
+    out: dict[str, Any] = {}
+    if "id" in sample.fields or opts.restore_questions:
+        out["id"] = rid
+    out["conversations"] = conversations
+    if len(distinct) == 1:
+        out["image"] = distinct[0]
+    return out
+
+
+def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Options) -> dict[str, Any]:
+    layout = carry.get("layout", {})
+    sep, split, eoc_last = layout.get("sep", "\n"), layout.get("split", False), layout.get("eoc_last", True)
+    if "tokens" in layout:
+        text = sample.text(tokens)
+        tokens = Tokens(image=layout["tokens"][0], eoc=layout["tokens"][1])
+        sample = djcodec.to_sample({"text": text}, tokens)
+    rid = sample.fields.get("id")
+    text = sample.text(tokens)
+    unchanged = "crc" not in carry or zlib.crc32(text.encode()) == carry["crc"]
+    values: list[tuple[str, str]] | None = None
+    if layout.get("caption"):
+        values = _caption_values(text, carry, sep, split, eoc_last, tokens) if unchanged else None
+    elif "spans" in carry and unchanged:
+        values = _values_by_spans(text, carry, sep, split, eoc_last, tokens)
+    elif "spans" not in carry:
+        raw = _turns_by_markers(sample, tokens, rid)
+        values = _exact_values(raw, carry, sep, split, eoc_last, tokens)
+    if values is None:  # the text was changed after conversion: Data-Juicer's reading of it
+        values = [(role, _clean(t, i, opts, tokens)) for i, (role, t) in enumerate(_turns_by_markers(sample, tokens, rid))]
+
+    orig_id = carry.get("id", rid)
+    if "id" in carry and str(carry["id"]) != rid:
+        orig_id = rid  # the id was changed after conversion: keep the new one
+    turn_extra = carry.get("turns", {})
+    conversations = []
+    for i, (role, value) in enumerate(values):
+        spec = turn_extra.get(str(i))
+        if spec is None:
+            conversations.append({"from": role, "value": value})
+        else:
+            turn = {}
+            for key in spec["keys"]:
+                if key == "from":
+                    turn["from"] = role
+                elif key == "value":
+                    turn["value"] = value
+                else:
+                    turn[key] = spec["extra"][key]
+            conversations.append(turn)
+    images = sample.media.get("image", [])
+    built: dict[str, Any] = {"id": orig_id, "conversations": conversations}
+    if "image" in carry and (not images or (isinstance(carry["image"], list) and carry["image"] == images)):
+        built["image"] = carry["image"]
+    elif images:
+        distinct = list(dict.fromkeys(images)) if all(isinstance(i, str) for i in images) else images
+        built["image"] = distinct[0] if len(distinct) == 1 else distinct
+    extra = carry.get("extra", {})
+    keys = carry.get("keys") or [k for k in DEFAULT_KEYS]
+    out = {}
+    for key in keys:
+        if key in built:
+            out[key] = built.pop(key)
+        elif key in extra:
+            out[key] = extra[key]
+    out.update(built)
+    return out
+
+
+def _strip_suffix(s: str, suffix: str) -> str:
+    return s[: -len(suffix)] if suffix and s.endswith(suffix) else s
+
+
+def _strip_prefix(s: str, prefix: str) -> str:
+    return s[len(prefix):] if prefix and s.startswith(prefix) else s
+
+
+def _unlayout(raw: str, i: int, n: int, carry: dict, sep: str, split: bool, eoc_last: bool, tokens: Tokens) -> str:
+    """Undo exactly what reading added around turn i's value."""
+    r, human = i // 2, i % 2 == 0
+    if human:
+        v = _strip_suffix(raw, sep)
+        sides = carry.get("broadcast", "")
+        if r > 0 and r - 1 < len(sides):
+            if sides[r - 1] == "b":
+                v = _strip_prefix(v, tokens.image + sep)
+            else:
+                v = _strip_suffix(v, sep + tokens.image)
+        return v
+    if i == n - 1:
+        return _strip_suffix(raw, " " + tokens.eoc) if eoc_last else raw
+    return _strip_suffix(raw, (" " + tokens.eoc + sep) if split else sep)
+
+
+def _exact_values(raw: list[tuple[str, str]], carry: dict, sep: str, split: bool, eoc_last: bool,
+                  tokens: Tokens) -> list[tuple[str, str]]:
+    n = len(raw)
+    return [(role, _unlayout(t, i, n, carry, sep, split, eoc_last, tokens)) for i, (role, t) in enumerate(raw)]
+
+
+def _values_by_spans(text: str, carry: dict, sep: str, split: bool, eoc_last: bool, tokens: Tokens
+                     ) -> list[tuple[str, str]] | None:
+    spans, roles = carry["spans"], carry.get("roles", [])
+    if len(roles) != len(spans):
+        return None
+    out = []
+    pos = 0
+    n = len(spans)
+    for i, length in enumerate(spans):
+        role = roles[i]
+        if not text.startswith(_marker(role), pos):
+            return None
+        start = pos + len(_marker(role))
+        value = text[start:start + length]
+        pos = start + length
+        # skip what reading put between this value and the next marker
+        if i < n - 1:
+            glue = sep if i % 2 == 0 or not split else " " + tokens.eoc + sep
+            if not text.startswith(glue, pos):
+                return None
+            pos += len(glue)
+        raw = value
+        if i % 2 == 0 and i > 0 and carry.get("broadcast"):
+            raw = _unlayout(value + sep, i, n, carry, sep, split, eoc_last, tokens)
+        out.append((role, raw))
+    return out
+
+
+def _caption_values(text: str, carry: dict, sep: str, split: bool, eoc_last: bool, tokens: Tokens
+                    ) -> list[tuple[str, str]] | None:
+    questions = carry.get("questions", [])
+    if eoc_last:
+        text = _strip_suffix(text, " " + tokens.eoc)
+    glue = (" " + tokens.eoc + sep) if split else sep
+    if "spans" in carry:
+        segs, pos = [], 0
+        for i, length in enumerate(carry["spans"]):
+            head = tokens.image + sep
+            if not text.startswith(head, pos):
+                return None
+            start = pos + len(head)
+            segs.append(text[start:start + length])
+            pos = start + length + (len(glue) if i < len(carry["spans"]) - 1 else 0)
+    else:
+        segs = [text] if len(questions) <= 1 else text.split(glue)
+        segs = [_strip_prefix(s, tokens.image + sep) for s in segs]
+    if len(segs) != len(questions):
+        return None
+    out = []
+    for (h_role, h_val, g_role), answer in zip(questions, segs, strict=True):
+        out.append((h_role, h_val))
+        out.append((g_role, answer))
+    return out
+
+
+FORMAT = Format(
+    name="llava",
+    description="LLaVA instruction data: JSON array of {id, image, conversations[{from, value}]}",
+    modalities=("image",),
+    file_types=("json", "jsonl", "parquet"),
+    to_unified=to_unified,
+    from_unified=from_unified,
+    read_options=READ_OPTIONS,
+    write_options=WRITE_OPTIONS,
+    prepare_read=_check_read,
+    prepare_write=_prepare_write,
+    example="mmloom convert llava_v1_5_mix665k.json mix665k.dj.jsonl --from llava --to dj",
+)
