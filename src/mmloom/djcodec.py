@@ -133,3 +133,13 @@ def to_record(sample: Sample, tokens: Tokens, with_carry: bool = True) -> dict[s
     if with_carry and sample.carry:
         record[CARRY_KEY] = sample.carry
     return record
+
+
+def retokenize(sample: Sample, read_with: Tokens, tokens: Tokens) -> Sample:
+    """The same record parsed with other tokens (for a carry that recorded the tokens the text was
+    written with, when the reader was given different ones)."""
+    if (read_with.image, read_with.audio, read_with.video, read_with.eoc) == (
+            tokens.image, tokens.audio, tokens.video, tokens.eoc):
+        return sample
+    again = to_sample(to_record(sample, read_with), tokens)
+    return again

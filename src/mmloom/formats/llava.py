@@ -200,9 +200,13 @@ def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, 
         carry["broadcast"] = "".join(sides)
     if opts.only_keep_caption:
         carry["questions"] = [[turns[2 * r][0], turns[2 * r][1], turns[2 * r + 1][0]] for r in range(len(turns) // 2)]
-    ambiguous = any(MARKER_LIKE.search(v) for _, v in turns) or any(not LETTERS.match(r) for r, _ in turns)
+    # the markers split the text back into these turns only if no value (with what reading glues
+    # around it) looks like a marker, and every role is one the marker pattern reads
+    ambiguous = any(not LETTERS.match(r) for r, _ in turns) or (
+        any("[[" in v for _, v in turns) and len(MARKER_LIKE.findall(sample.text(tokens))) != len(turns))
     if opts.only_keep_caption:
-        ambiguous = len(turns) > 2 and any(opts.sent_separator in v or tokens.eoc in v for _, v in turns)
+        # "token + separator + answer" rounds joined by the separator: only spans split them safely
+        ambiguous = len(turns) > 2
     if ambiguous:
         # the markers alone cannot split this text back into turns: keep each turn's span
         carry["spans"] = _spans(turns, sides, opts, tokens)
@@ -246,8 +250,10 @@ def _render(pieces: list[Any], tokens: Tokens) -> str:
     return "".join(tokens.eoc if p is _Eoc else render_pieces([p], tokens) for p in pieces)
 
 
-def _turns_by_markers(sample: Sample, tokens: Tokens, rid: Any) -> list[tuple[str, str]]:
-    """Split at ``[[role]]: `` markers, as dj_to_llava does; each turn's raw text follows."""
+def _turns_by_markers(sample: Sample, tokens: Tokens, rid: Any, empty_text: str | None = None
+                      ) -> list[tuple[str, str]]:
+    """Split at ``[[role]]: `` markers, as dj_to_llava does; each turn's raw text follows.
+    ``empty_text``: what reading writes for a record with no turns (accepted as the whole text)."""
     turns: list[tuple[str, list[Any]]] = []
     prefix: list[Any] = []
     for p in _flatten(sample):
@@ -257,7 +263,10 @@ def _turns_by_markers(sample: Sample, tokens: Tokens, rid: Any) -> list[tuple[st
             turns[-1][1].append(p)
         else:
             prefix.append(p)
-    pieces = 2 * len(turns) + (1 if _render(prefix, tokens) else 0)
+    head = _render(prefix, tokens)
+    if not turns and empty_text is not None and head == empty_text:
+        return []
+    pieces = 2 * len(turns) + (1 if head else 0)
     if pieces % 4:
         raise RecordError(
             f"its text does not hold whole (human, gpt) rounds: {pieces} pieces between "
@@ -348,9 +357,9 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
     layout = carry.get("layout", {})
     sep, split, eoc_last = layout.get("sep", "\n"), layout.get("split", False), layout.get("eoc_last", True)
     if "tokens" in layout:
-        text = sample.text(tokens)
-        tokens = Tokens(image=layout["tokens"][0], eoc=layout["tokens"][1])
-        sample = djcodec.to_sample({"text": text}, tokens)
+        written_with = Tokens(image=layout["tokens"][0], eoc=layout["tokens"][1])
+        sample = djcodec.retokenize(sample, tokens, written_with)
+        tokens = written_with
     rid = sample.fields.get("id")
     text = sample.text(tokens)
     unchanged = "crc" not in carry or zlib.crc32(text.encode()) == carry["crc"]
@@ -360,7 +369,7 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
     elif "spans" in carry and unchanged:
         values = _values_by_spans(text, carry, sep, split, eoc_last, tokens)
     elif "spans" not in carry:
-        raw = _turns_by_markers(sample, tokens, rid)
+        raw = _turns_by_markers(sample, tokens, rid, (" " + tokens.eoc) if eoc_last else "")
         values = _exact_values(raw, carry, sep, split, eoc_last, tokens)
     if values is None:  # the text was changed after conversion: Data-Juicer's reading of it
         values = [(role, _clean(t, i, opts, tokens)) for i, (role, t) in enumerate(_turns_by_markers(sample, tokens, rid))]
@@ -468,6 +477,8 @@ def _caption_values(text: str, carry: dict, sep: str, split: bool, eoc_last: boo
     if eoc_last:
         text = _strip_suffix(text, " " + tokens.eoc)
     glue = (" " + tokens.eoc + sep) if split else sep
+    if not questions:
+        return [] if text == "" else None
     if "spans" in carry:
         segs, pos = [], 0
         for i, length in enumerate(carry["spans"]):

@@ -296,8 +296,7 @@ def _from_carry(sample: Sample, carry: dict[str, Any], opts: Options) -> dict[st
     read_opts, tokens = _carry_opts(carry)
     write_tokens = default_tokens(opts)
     text = sample.text(write_tokens)
-    if (write_tokens.image, write_tokens.eoc) != (tokens.image, tokens.eoc):
-        sample = djcodec.to_sample({"text": text, "images": sample.media.get("image", [])}, tokens)
+    sample = djcodec.retokenize(sample, write_tokens, tokens)
     original = carry.get("record")
     if original is None:
         original = {k: v for k, v in sample.fields.items()}
@@ -307,7 +306,7 @@ def _from_carry(sample: Sample, carry: dict[str, Any], opts: Options) -> dict[st
     except RecordError:
         return _dj_way(sample, opts, write_tokens, sample.media.get("image", []))
     images = sample.media.get("image", [])
-    again = to_unified(original, _with_sides(read_opts, sides, original))
+    again = to_unified(original, _with_sides(read_opts, sides))
     if again.text(tokens) == sample.text(tokens) and again.media["image"] == images:
         out = dict(original)
         for key, value in sample.fields.items():  # fields a processing step added (stats...)

@@ -1,0 +1,146 @@
+"""MMC4: exact round trips under every reading option on real shards and the golden documents;
+what happens when Data-Juicer's processing removed images or sentences in between."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import GOLDEN, REAL, first_difference, load_records, strict_equal
+
+import mmloom
+from mmloom.errors import RecordError
+
+DOCS = GOLDEN / "mmc4_to_dj" / "docs.input.jsonl"
+REAL_SHARD = REAL / "mmc4" / "docs_no_face_shard_151_v3.first107.jsonl"
+README_DOC = REAL / "mmc4" / "readme_example_v1.1.jsonl"
+
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"image_dir": "images/mmc4"},
+    {"image_special_token_insert_pos": "after"},
+    {"image_special_token_insert_pos": "random", "seed": 3},
+    {"keep_other_fields": False},
+    {"image_special_token": "<image>", "eoc_special_token": "<|endofchunk|>", "add_eoc_at_last": False},
+    {"sent_separator": "\n"},
+    {"sent_separator": ""},
+]
+
+
+def _write_jsonl(path: Path, records: list[Any]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def _to_dj(src: Path, tmp_path: Path, opts: dict[str, Any] | None = None) -> Path:
+    dj = tmp_path / "dj.jsonl"
+    mmloom.convert(src, dj, src="mmc4", dst="dj", options=opts or {})
+    return dj
+
+
+def _back(dj: Path, tmp_path: Path, opts: dict[str, Any] | None = None) -> list[Any]:
+    out = tmp_path / "back.jsonl"
+    mmloom.convert(dj, out, src="dj", dst="mmc4", options=opts or {})
+    return load_records(out)
+
+
+@pytest.mark.parametrize("opts", VARIANTS, ids=lambda o: ",".join(f"{k}={v!r}" for k, v in o.items()) or "defaults")
+@pytest.mark.parametrize("src", [DOCS, REAL_SHARD, README_DOC], ids=lambda p: p.stem)
+def test_round_trip_is_exact(src: Path, opts: dict[str, Any], tmp_path: Path) -> None:
+    original = load_records(src)
+    back = _back(_to_dj(src, tmp_path, opts), tmp_path)
+    assert strict_equal(back, original), first_difference(back, original)
+    assert [list(d) for d in back] == [list(d) for d in original]
+
+
+def test_real_shard_without_carry_is_data_juicers(tmp_path: Path) -> None:
+    back = _back(_to_dj(REAL_SHARD, tmp_path, {"lossless": False}), tmp_path)
+    assert strict_equal(back, load_records(GOLDEN / "dj_to_mmc4" / "real_shard151_107docs.expected.jsonl"))
+
+
+def _doc() -> dict[str, Any]:
+    return {
+        "image_info": [
+            {"image_name": "bbbbbbbbbbbb.jpg", "matched_text_index": 2, "matched_sim": 0.22, "raw_url": "http://x/b"},
+            {"image_name": "aaaaaaaaaaaa.jpg", "matched_text_index": 0, "matched_sim": 0.31, "raw_url": "http://x/a"},
+            {"image_name": "cccccccccccc.jpg", "matched_text_index": 3, "matched_sim": 0.27, "raw_url": "http://x/c"},
+        ],
+        "similarity_matrix": [[0.10, 0.11, 0.22, 0.13], [0.31, 0.14, 0.15, 0.16], [0.17, 0.18, 0.19, 0.27]],
+        "text_list": ["  First.", "Second sentence.", "", "Fourth, last."],
+        "url": "https://example.com/doc",
+        "could_have_url_duplicate": 0,
+    }
+
+
+def test_removed_image_drops_its_row(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [_doc()])
+    dj = _to_dj(src, tmp_path)
+    rec = load_records(dj)[0]
+    # a DJ filter removes image aaaa (the first token) from text and list
+    assert rec["images"][0] == "aaaaaaaaaaaa.jpg"
+    rec["images"] = rec["images"][1:]
+    rec["text"] = rec["text"].replace("<__dj__image> ", "", 1)
+    _write_jsonl(dj, [rec])
+    doc = _back(dj, tmp_path)[0]
+    assert [i["image_name"] for i in doc["image_info"]] == ["bbbbbbbbbbbb.jpg", "cccccccccccc.jpg"]
+    assert [i["matched_text_index"] for i in doc["image_info"]] == [2, 3]
+    assert doc["text_list"] == ["  First.", "Second sentence.", "", "Fourth, last."]
+    assert doc["similarity_matrix"] == [[0.10, 0.11, 0.22, 0.13], [0.17, 0.18, 0.19, 0.27]]
+
+
+def test_removed_sentence_drops_its_column_and_renumbers(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [_doc()])
+    dj = _to_dj(src, tmp_path)
+    rec = load_records(dj)[0]
+    chunks = rec["text"].split("<|__dj__eoc|>")
+    # a DJ mapper removes the second sentence (chunk 1)
+    rec["text"] = "<|__dj__eoc|>".join(chunks[:1] + chunks[2:])
+    _write_jsonl(dj, [rec])
+    doc = _back(dj, tmp_path)[0]
+    assert doc["text_list"] == ["  First.", "", "Fourth, last."]
+    assert [(i["image_name"], i["matched_text_index"]) for i in doc["image_info"]] == [
+        ("bbbbbbbbbbbb.jpg", 1), ("aaaaaaaaaaaa.jpg", 0), ("cccccccccccc.jpg", 2)]
+    assert doc["similarity_matrix"] == [[0.10, 0.22, 0.13], [0.31, 0.15, 0.16], [0.17, 0.19, 0.27]]
+    assert doc["url"] == "https://example.com/doc"
+
+
+def test_image_without_mmc4_origin_is_kept(tmp_path: Path) -> None:
+    dj = tmp_path / "dj.jsonl"
+    _write_jsonl(dj, [{"id": "x", "images": ["pics/1.jpg", "pics/2.jpg"],
+                       "text": "<__dj__image> <__dj__image> Two images. <|__dj__eoc|> Bye. <|__dj__eoc|>"}])
+    doc = _back(dj, tmp_path)[0]
+    assert doc["image_info"] == [{"image_name": "pics/1.jpg", "matched_text_index": 0},
+                                 {"image_name": "pics/2.jpg", "matched_text_index": 0}]
+    assert doc["text_list"] == ["Two images.", "Bye."]
+    quirky = tmp_path / "q"
+    quirky.mkdir()
+    assert _back(dj, quirky, {"dj_quirks": True})[0]["image_info"] == []
+
+
+def test_mid_sentence_token_places_its_image(tmp_path: Path) -> None:
+    dj = tmp_path / "dj.jsonl"
+    _write_jsonl(dj, [{"images": ["d.jpg", "e.jpg"],
+                       "text": "Intro with a <__dj__image> token. <|__dj__eoc|> <__dj__image> Second. <|__dj__eoc|>"}])
+    doc = _back(dj, tmp_path)[0]
+    assert doc["text_list"] == ["Intro with a token.", "Second."]
+    assert [i["matched_text_index"] for i in doc["image_info"]] == [0, 1]
+
+
+def test_skipped_documents_go_to_rejects(tmp_path: Path) -> None:
+    out = tmp_path / "dj.jsonl"
+    report = mmloom.convert(GOLDEN / "mmc4_to_dj" / "skip_missing_fields.input.jsonl", out, src="mmc4", dst="dj")
+    rejects = load_records(Path(str(out) + ".rejects.jsonl"))
+    assert [r["index"] for r in rejects] == [1, 3]
+    assert report.skipped_by_format == 2
+    assert all("image_info" in r["error"] or "text_list" in r["error"] for r in rejects)
+
+
+def test_missing_matched_text_index_is_located(tmp_path: Path) -> None:
+    src = GOLDEN / "mmc4_to_dj" / "err_missing_matched_text_index.input.jsonl"
+    with pytest.raises(RecordError) as info:
+        mmloom.convert(src, tmp_path / "o.jsonl", src="mmc4", dst="dj")
+    msg = str(info.value)
+    assert "line 2" in msg and "matched_text_index" in msg and "image_info[" in msg
