@@ -176,3 +176,29 @@ def test_bom_and_blank_lines_are_accepted(suffix: str, tmp_path: Path) -> None:
     proc = mmloom("convert", str(src), str(out), "--from", "llava", "--to", "dj")
     assert proc.returncode == 0, proc.stderr
     assert len(load_records(out)) == (1 if suffix == ".json" else 2)
+
+
+def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    """On a terminal the run shows records/s and MB/s; piped (the other tests) it shows none."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mmloom.cli", "convert", str(MIXED), str(tmp_path / "o.jsonl"),
+                             "--from", "llava", "--to", "dj"], stderr=secondary, stdout=secondary)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait()
+    os.close(primary)
+    shown = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert "records/s" in shown and "MB/s" in shown
+    piped = mmloom("convert", str(MIXED), str(tmp_path / "p.jsonl"), "--from", "llava", "--to", "dj")
+    assert "\r" not in piped.stderr
