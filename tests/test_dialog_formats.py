@@ -345,9 +345,12 @@ def test_falsy_fields_are_kept_unless_asked() -> None:
                           "conversations": [{"from": "user", "value": "q"}]})
     lf = mmloom.convert_record(dj, "dj", "llama_factory_sharegpt", {"drop_falsy_fields": True})
     assert_identical(lf, {"conversations": [{"from": "user", "value": "q"}]})
+    # empty dialog fields mean "none" in a Data-Juicer dialog: left out, as Data-Juicer does
     alpaca = mmloom.convert_record(dj, "dj", "alpaca")
-    assert alpaca["id"] == 0 and alpaca["system"] == "" and alpaca["history"] == [] and alpaca["output"] == ""
-    assert "id" not in mmloom.convert_record(dj, "dj", "alpaca", {"drop_falsy_fields": True})
+    assert_identical(alpaca, {"id": 0, "images": [], "tags": [], "score": 0.0, "flag": False, "note": None,
+                              "input": "q", "output": ""})
+    alpaca = mmloom.convert_record(dj, "dj", "alpaca", {"drop_falsy_fields": True})
+    assert_identical(alpaca, {"input": "q", "output": ""})
 
 
 def test_system_column_becomes_the_system_prompt() -> None:
@@ -486,7 +489,12 @@ def test_text_without_turns_is_refused() -> None:
         mmloom.convert_record({"text": "a caption <|__dj__eoc|>", "images": []}, "dj", "llama_factory_sharegpt")
 
 
-def test_formats_are_listed() -> None:
-    names = set(registry())
-    assert {"alpaca", "llama_factory_sharegpt", "messages", "ms_swift_sharegpt"} <= names
-    assert "_dialog" not in names
+@pytest.mark.parametrize("fmt", ["alpaca", "llama_factory_sharegpt", "messages", "ms_swift_sharegpt"])
+def test_plans_pickle_for_worker_processes(fmt: str) -> None:
+    import pickle
+
+    from mmloom.engine.convert import make_plan
+    for src, dst in ((fmt, "dj"), ("dj", fmt)):
+        plan = pickle.loads(pickle.dumps(make_plan(src, dst, {})))
+        assert plan.src.name == src and plan.dst.name == dst
+    assert "_dialog" not in registry()

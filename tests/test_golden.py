@@ -21,12 +21,10 @@ from mmloom.formats import registry
 QUIRK_OPTIONS: dict[str, dict[str, Any]] = {
     "dj_to_mmc4/handmade_processed": {"dj_quirks": True},
     "dj_to_mmc4/docs_drop_other_fields": {"dj_quirks": True},
-    # Data-Juicer's post-tuning dj_to_* tools (but ms-swift's) leave out falsy fields: id 0,
-    # images [], system "", history [].
+    # Data-Juicer's post-tuning dj_to_* tools (but ms-swift's) leave out the record's falsy fields
+    # (id 0, images [], tags []); mmloom keeps them.
     "dj_to_alpaca/mixed_default": {"drop_falsy_fields": True},
     "dj_to_alpaca/mixed_multimodal_images": {"drop_falsy_fields": True},
-    "dj_to_alpaca/custom_keys": {"drop_falsy_fields": True},
-    "dj_to_alpaca/handmade_dialog": {"drop_falsy_fields": True},
     "dj_to_llama_factory_sharegpt/sharegpt_default": {"drop_falsy_fields": True},
     "dj_to_llama_factory_sharegpt/sharegpt_human_gpt_roles": {"drop_falsy_fields": True},
 }

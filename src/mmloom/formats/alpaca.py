@@ -3,8 +3,9 @@
 
 Reading follows Data-Juicer's ``alpaca_to_dj``: ``input`` becomes ``query``, ``output`` becomes
 ``response``, every other field is copied in place, ``multimodal_keys`` move to the end wrapped into
-lists. Writing follows ``dj_to_alpaca``, except that falsy fields (``id: 0``, ``system: ""``,
-``history: []``) are kept unless ``drop_falsy_fields`` is set. The sample is a dialog sample (see
+lists. Writing follows ``dj_to_alpaca``, except that the record's own falsy fields (``id: 0``,
+``images: []``) are kept unless ``drop_falsy_fields`` is set; empty dialog fields (``system: ""``,
+``instruction: ""``, ``history: []``) are left out as Data-Juicer leaves them out. The sample is a dialog sample (see
 ``_dialog``); ``__mmloom__`` keeps key order, key names, wrapped values, and fields named ``query`` /
 ``response`` that the mapping would overwrite or misread.
 """
@@ -20,6 +21,7 @@ from . import _dialog
 NAME = "alpaca"
 DEFAULT_NAMES = ["input", "output"]
 MAPPED = ("query", "response")  # the dialog fields of input_key and output_key
+EMPTY_MEANS_NONE = ("system", "instruction", "history")
 
 READ_OPTIONS = (
     Option("input_key", "input", "key of the query text"),
@@ -54,8 +56,15 @@ def to_unified(record: Any, opts: Options) -> Sample:
     return _dialog.finish(NAME, record, dialog, opts, carry, _exact)
 
 
-def _mapped(dialog: dict[str, Any], names: list[str], plain: list[str], drop_falsy: bool) -> dict[str, Any]:
-    out = _dialog.others(dialog, [k for k in MAPPED if k not in plain], drop_falsy)
+def _mapped(dialog: dict[str, Any], names: list[str], plain: list[str], drop_empty: bool,
+            drop_falsy: bool = False) -> dict[str, Any]:
+    """``dj_to_alpaca``: every field but query and response (written under the given names).
+    ``drop_empty`` leaves out empty dialog fields (``system: ""``, ``history: []``: "none" in a
+    Data-Juicer dialog), ``drop_falsy`` every falsy field, as Data-Juicer does."""
+    out = {}
+    for key, value in _dialog.others(dialog, [k for k in MAPPED if k not in plain], drop_falsy).items():
+        if not (drop_empty and key in EMPTY_MEANS_NONE and not value):
+            out[key] = value
     for dj_key, name in zip(MAPPED, names, strict=True):
         if dj_key in dialog and dj_key not in plain:
             out[name] = dialog[dj_key]
@@ -63,7 +72,7 @@ def _mapped(dialog: dict[str, Any], names: list[str], plain: list[str], drop_fal
 
 
 def _exact(dialog: dict[str, Any], carry: dict[str, Any]) -> dict[str, Any]:
-    out = _mapped(dialog, carry.get("names") or DEFAULT_NAMES, carry.get("plain", []), False)
+    out = _mapped(dialog, carry.get("names") or DEFAULT_NAMES, carry.get("plain", []), drop_empty=False)
     return _dialog.restore(out, carry)
 
 
@@ -71,7 +80,7 @@ def from_unified(sample: Sample, opts: Options) -> dict[str, Any]:
     dialog, carry = _dialog.writer_input(sample, opts, NAME)
     if carry is not None:
         return _exact(dialog, carry)
-    return _mapped(dialog, [opts.input_key, opts.output_key], [], opts.drop_falsy_fields)
+    return _mapped(dialog, [opts.input_key, opts.output_key], [], True, opts.drop_falsy_fields)
 
 
 FORMAT = _dialog.dialog_format(

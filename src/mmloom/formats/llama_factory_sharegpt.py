@@ -23,6 +23,7 @@ record. The ``messages`` format is the same code with other key names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .. import djcodec
@@ -198,13 +199,9 @@ def _original_turns(dialog: dict[str, Any], carry: dict[str, Any], fk: str, vk: 
 
 
 def make_format(layout: Layout, description: str, example: str) -> Format:
-    def read(record: Any, opts: Options) -> Sample:
-        return to_unified(record, opts, layout)
-
-    def write(sample: Sample, opts: Options) -> dict[str, Any]:
-        return from_unified(sample, opts, layout)
-
-    return _dialog.dialog_format(layout.name, description, read, write, read_options(layout),
+    # partials of module functions, not closures: a plan must pickle for worker processes
+    return _dialog.dialog_format(layout.name, description, partial(to_unified, layout=layout),
+                                 partial(from_unified, layout=layout), read_options(layout),
                                  write_options(layout), example)
 
 
