@@ -484,6 +484,32 @@ def test_dj_dialog_records_convert_to_llava() -> None:
         {"from": "gpt", "value": "Because he's sliding on his knees to celebrate."}], "image": "mllm_demo_data/2.jpg"}
 
 
+@pytest.mark.parametrize("record", [
+    {"query": 5, "history": "not pairs", "images": "a.jpg", "id": 0},
+    {"history": [["q", "a", "extra"]], "response": None, "videos": ["v.mp4"]},
+    {"system": "", "instruction": "", "query": "<image>", "response": "", "history": [], "images": []},
+])
+def test_dialog_records_pass_through_dj_unchanged(record: dict[str, Any]) -> None:
+    assert_identical(mmloom.convert_record(record, "dj", "dj"), record)
+
+
+def test_a_bare_media_path_is_a_field_only_in_dialog_records() -> None:
+    from mmloom import djcodec
+    from mmloom.model import Tokens
+    sample = djcodec.to_sample({"query": "q", "images": "a.jpg"}, Tokens())
+    assert sample.media == {} and sample.fields["images"] == "a.jpg"
+    with pytest.raises(RecordError, match="must be a list of paths"):
+        djcodec.to_sample({"text": "<__dj__image>", "images": "a.jpg"}, Tokens())
+
+
+def test_a_system_prompt_that_is_no_text_is_no_turn() -> None:
+    record = {"system": None, "conversation": [{"human": "<image>hi", "assistant": "yo"}], "images": ["a.jpg"]}
+    llava = mmloom.convert_record(record, "ms_swift_sharegpt", "llava")
+    assert llava == {"conversations": [{"from": "human", "value": "<image>hi"}, {"from": "gpt", "value": "yo"}],
+                     "image": "a.jpg"}
+    assert_identical(through_dj(record, "ms_swift_sharegpt")[1], record)
+
+
 def test_text_without_turns_is_refused() -> None:
     with pytest.raises(MmloomError, match="holds no conversation"):
         mmloom.convert_record({"text": "a caption <|__dj__eoc|>", "images": []}, "dj", "llama_factory_sharegpt")

@@ -162,13 +162,15 @@ def dialog_chunks(record: dict[str, Any], media: dict[str, list[Any]], tokens: T
     conversation: ``[[role]]: value`` turns joined by a newline, closed by `` <eoc>``; media tokens
     in the values become media pieces. A modality whose list has paths but whose token the values
     never use is placed at the start of the first human turn (LLaMA-Factory's older data had no
-    placeholders). A record whose dialog fields are not strings and pairs gets no chunks."""
+    placeholders). A record whose queries and responses are not strings in pairs gets no chunks."""
     if not is_dialog(record):
         return []
     try:
         turns = dialog_turns(record)
     except (TypeError, ValueError):
         return []
+    # a system prompt or instruction that is no text (ms-swift copies what it finds) is no turn
+    turns = [(role, v) for role, v in turns if isinstance(v, str) or role in (HUMAN, ASSISTANT)]
     if not turns or not all(isinstance(v, str) for _, v in turns):
         return []
     values = [parse_pieces(v, tokens, roles=False) for _, v in turns]

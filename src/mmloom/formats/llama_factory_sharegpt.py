@@ -84,8 +84,8 @@ def write_options(layout: Layout) -> tuple[Option, ...]:
 # -- reading ----------------------------------------------------------------------------------------
 
 def _special_turns(convs: list[dict[str, Any]], ck: str, fk: str, roles: list[str], rid: Any) -> list[int | None]:
-    """Index of the system turn and of the instruction turn (None when absent); a second one of either
-    is an error, as in Data-Juicer."""
+    """Index of the system turn and of the instruction turn (None when absent). A second one of
+    either is an error, as in Data-Juicer (which lets it pass after an empty first one)."""
     found: list[int | None] = [None, None]
     for i, turn in enumerate(convs):
         for k, role in enumerate(roles):
