@@ -21,6 +21,20 @@ from mmloom.formats import registry
 QUIRK_OPTIONS: dict[str, dict[str, Any]] = {
     "dj_to_mmc4/handmade_processed": {"dj_quirks": True},
     "dj_to_mmc4/docs_drop_other_fields": {"dj_quirks": True},
+    # Data-Juicer's post-tuning dj_to_* tools (but ms-swift's) leave out the record's falsy fields
+    # (id 0, images [], tags []); mmloom keeps them.
+    "dj_to_alpaca/mixed_default": {"drop_falsy_fields": True},
+    "dj_to_alpaca/mixed_multimodal_images": {"drop_falsy_fields": True},
+    "dj_to_llama_factory_sharegpt/sharegpt_default": {"drop_falsy_fields": True},
+    "dj_to_llama_factory_sharegpt/sharegpt_human_gpt_roles": {"drop_falsy_fields": True},
+}
+
+# Data-Juicer bugs mmloom fixes with no option to bring them back (nobody can depend on them); each
+# case has a test of mmloom's own output for the same input instead (named in the reason).
+DJ_BUGS_FIXED_WITHOUT_OPTION: dict[str, str] = {
+    "llama_factory_sharegpt_to_dj/system_and_instruction":
+        "Data-Juicer removes the system turn and then the wrong turn, losing the first query; mmloom "
+        "removes the system and instruction turns (test_dialog_formats.py::test_system_and_instruction_turns)",
 }
 
 CASES = manifest()
@@ -73,6 +87,8 @@ def _compare(case: dict[str, Any], out: Path, ignore_carry: bool) -> None:
 def test_golden_output(case: dict[str, Any], tmp_path: Path, in_golden_root: None) -> None:
     if not _has_formats(case):
         pytest.skip(f"format {case['from']} or {case['to']} not in this build")
+    if case["case"] in DJ_BUGS_FIXED_WITHOUT_OPTION:
+        pytest.skip(DJ_BUGS_FIXED_WITHOUT_OPTION[case["case"]])
     out = _run(case, tmp_path)
     _compare(case, out, ignore_carry=True)
 
@@ -84,6 +100,8 @@ def test_golden_output_without_carry(case: dict[str, Any], tmp_path: Path, in_go
         pytest.skip(f"format {case['from']} not in this build")
     if "lossless" not in {o.name for o in registry()[case["from"]].read_options}:
         pytest.skip(f"{case['from']} writes no carry")
+    if case["case"] in DJ_BUGS_FIXED_WITHOUT_OPTION:
+        pytest.skip(DJ_BUGS_FIXED_WITHOUT_OPTION[case["case"]])
     out = _run(case, tmp_path, {"lossless": False})
     _compare(case, out, ignore_carry=False)
 

@@ -5,6 +5,10 @@ token into chunks, and each chunk into text, media tokens and ``[[role]]:`` mark
 writes the same characters back. Media lists are kept as the record has them, so a record whose
 token count disagrees with its lists (Data-Juicer's own MMC4 output has such records) still comes
 back unchanged.
+
+A record without ``text`` that has the fields of Data-Juicer's post-tuning dialog records
+(``system``, ``instruction``, ``query``, ``response``, ``history``: see ``dialog_chunks``) is kept as
+those fields; its chunks hold the same conversation as turns, for the formats that read turns.
 """
 
 from __future__ import annotations
@@ -33,18 +37,22 @@ ROLE_PATTERN = r"\[\[([A-Za-z]*)\]\]:( ?)"
 
 
 @lru_cache(maxsize=64)
-def _splitter(image: str, audio: str, video: str) -> tuple[re.Pattern[str], dict[str, str]]:
+def _splitter(image: str, audio: str, video: str, roles: bool = True) -> tuple[re.Pattern[str], dict[str, str]]:
     by_token = {}
     for modality, token in zip(MODALITIES, (image, audio, video), strict=True):
         if token:
             by_token.setdefault(token, modality)
     alternatives = [re.escape(t) for t in sorted(by_token, key=len, reverse=True)]
-    alternatives.append(ROLE_PATTERN)
+    if roles:
+        alternatives.append(ROLE_PATTERN)
+    if not alternatives:
+        return re.compile("(?!)"), by_token
     return re.compile("(" + "|".join(f"(?:{a})" for a in alternatives) + ")"), by_token
 
 
-def parse_pieces(text: str, tokens: Tokens) -> list[Piece]:
-    pattern, by_token = _splitter(tokens.image, tokens.audio, tokens.video)
+def parse_pieces(text: str, tokens: Tokens, roles: bool = True) -> list[Piece]:
+    """Text, media and (with ``roles``) ``[[role]]:`` marker pieces of a text."""
+    pattern, by_token = _splitter(tokens.image, tokens.audio, tokens.video, roles)
     pieces: list[Piece] = []
     pos = 0
     for m in pattern.finditer(text):
@@ -86,7 +94,7 @@ def to_sample(record: dict[str, Any], tokens: Tokens) -> Sample:
         if key == TEXT_KEY:
             continue
         modality = media_key_to_modality.get(key)
-        if modality is not None:
+        if modality is not None and (isinstance(value, list) or text is not None):
             if not isinstance(value, list):
                 raise RecordError(f"must be a list of paths, not {type(value).__name__}", field=key)
             media[modality] = value
@@ -95,7 +103,9 @@ def to_sample(record: dict[str, Any], tokens: Tokens) -> Sample:
         else:
             fields[key] = value
     if text is None:
-        chunks: list[Chunk] = []
+        # a dialog record (Data-Juicer's post-tuning tools copy a bare path as they find it: kept as
+        # an ordinary field above) shows its conversation as chunks; any other text-less record has none
+        chunks: list[Chunk] = dialog_chunks(record, media, tokens)
     elif not isinstance(text, str):
         raise RecordError(f"must be a string, not {type(text).__name__}", field=TEXT_KEY)
     else:
@@ -104,6 +114,89 @@ def to_sample(record: dict[str, Any], tokens: Tokens) -> Sample:
     sample.has_text = text is not None
     assign_paths(sample)
     return sample
+
+
+# -- post-tuning dialog records ------------------------------------------------------------------
+
+DIALOG_KEYS = ("system", "instruction", "query", "response", "history")
+HUMAN, ASSISTANT = "human", "gpt"  # the role names of a dialog's turns, as in llava_to_dj's text
+DIALOG_SEP = "\n"
+
+
+def is_dialog(record: Any) -> bool:
+    """A text-less record with a query, a response or a history: a post-tuning dialog."""
+    return (isinstance(record, dict) and TEXT_KEY not in record
+            and any(k in record for k in ("query", "response", "history")))
+
+
+def dialog_turns(record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The conversation of a dialog record in the order Data-Juicer's ``dj_to_*`` tools rebuild it:
+    the system prompt and the instruction (each when present and not ""), the history pairs, the
+    query (when present), the response (when present and not ""). Raises TypeError / ValueError
+    on a history that is not a list of ``[query, response]`` lists."""
+    turns: list[tuple[str, Any]] = []
+    for key in ("system", "instruction"):
+        if key in record and record[key] != "":
+            turns.append((key, record[key]))
+    history = record.get("history", [])
+    if not isinstance(history, list):
+        raise TypeError("history must be a list")
+    for pair in history:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError("history entries must be [query, response] pairs")
+        turns.append((HUMAN, pair[0]))
+        turns.append((ASSISTANT, pair[1]))
+    if "query" in record:
+        turns.append((HUMAN, record["query"]))
+    if "response" in record and record["response"] != "":
+        turns.append((ASSISTANT, record["response"]))
+    return turns
+
+
+def role_marker(name: str) -> str:
+    return f"[[{name}]]: "
+
+
+def dialog_chunks(record: dict[str, Any], media: dict[str, list[Any]], tokens: Tokens) -> list[Chunk]:
+    """The conversation of a dialog record as one chunk laid out as ``llava_to_dj`` lays out a
+    conversation: ``[[role]]: value`` turns joined by a newline, closed by `` <eoc>``; media tokens
+    in the values become media pieces. A modality whose list has paths but whose token the values
+    never use is placed at the start of the first human turn (LLaMA-Factory's older data had no
+    placeholders). A record whose queries and responses are not strings in pairs gets no chunks."""
+    if not is_dialog(record):
+        return []
+    try:
+        turns = dialog_turns(record)
+    except (TypeError, ValueError):
+        return []
+    # a system prompt or instruction that is no text (ms-swift copies what it finds) is no turn
+    turns = [(role, v) for role, v in turns if isinstance(v, str) or role in (HUMAN, ASSISTANT)]
+    if not turns or not all(isinstance(v, str) for _, v in turns):
+        return []
+    values = [parse_pieces(v, tokens, roles=False) for _, v in turns]
+    used = {p.modality for ps in values for p in ps if isinstance(p, Media)}
+    implicit: list[Piece] = []
+    for key in record:  # in the record's order of its media lists
+        modality = _modality_of(key)
+        if modality is not None and modality not in used and modality in media:
+            implicit.extend(Media(modality) for _ in media[modality])
+    pieces: list[Piece] = []
+    for i, ((role, _), value) in enumerate(zip(turns, values, strict=True)):
+        if i:
+            pieces.append(Text(DIALOG_SEP))
+        pieces.append(Role(role, role_marker(role)))
+        if implicit and role == HUMAN:
+            pieces.extend(implicit)
+            implicit = []
+        pieces.extend(value)
+    return [Chunk(pieces + [Text(" ")], closed=True)]
+
+
+def _modality_of(key: str) -> str | None:
+    for modality, media_key in MEDIA_KEYS.items():
+        if media_key == key:
+            return modality
+    return None
 
 
 def assign_paths(sample: Sample) -> None:
