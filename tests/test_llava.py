@@ -151,3 +151,12 @@ def test_two_distinct_images_refused(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match="2 distinct images"):
         mmloom.convert(GOLDEN / "dj_to_llava" / "err_two_distinct_images.input.jsonl", tmp_path / "o.json",
                        src="dj", dst="llava")
+
+
+def test_video_samples_are_refused_not_mislabelled(tmp_path: Path) -> None:
+    src = REAL / "llama_factory_sharegpt" / "mllm_video_demo.json"
+    with pytest.raises(RecordError, match="has video media") as info:
+        mmloom.convert(src, tmp_path / "o.json", src="llama_factory_sharegpt", dst="llava",
+                       options={"conversations_key": "messages", "from_key": "role", "value_key": "content",
+                                "multimodal_keys": ["videos"]})
+    assert "record 0" in str(info.value) and "'videos'" in str(info.value)

@@ -324,6 +324,10 @@ def _prepare_write(opts: Options) -> Options:
 def from_unified(sample: Sample, opts: Options) -> dict[str, Any]:
     tokens = default_tokens(opts)
     rid = sample.fields.get("id")
+    for modality in ("audio", "video"):
+        if sample.media.get(modality) or sample.media_pieces(modality):
+            raise RecordError(f"has {modality} media; a LLaVA record holds text and one image",
+                              field=f"{modality}s", record_id=rid)
     carry = sample.carry if opts.lossless and sample.carry and sample.carry.get("format") == "llava" else None
     images = sample.media.get("image", [])
     if carry is not None:
