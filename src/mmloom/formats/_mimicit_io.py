@@ -479,9 +479,9 @@ class TrioWriter(Writer):
         super().__init__(path)
         self.opts = opts
         prefix = task_prefix(path)
-        if prefix is None and not (opts.images_path and opts.train_path):
+        if prefix is None and not (opts.images_out and opts.train_out):
             raise UsageError(f"{path}: name the mimicit output XX_instructions.json (XX.json and XX_train.json "
-                             f"go beside it), or give --opt images_path=FILE and --opt train_path=FILE")
+                             f"go beside it), or give --opt images_out=FILE and --opt train_out=FILE")
         self.prefix = prefix
         _, self.compression = split_compression(path)
         self.tmp += _suffix(self.compression)  # open_write picks the codec by the name
@@ -539,7 +539,8 @@ class TrioWriter(Writer):
         if option:
             return option
         assert self.prefix is not None
-        return self.prefix + suffix + _suffix(self.compression)
+        # the JSON files follow the instructions file's compression; Parquet compresses inside
+        return self.prefix + suffix + ("" if suffix == ".parquet" else _suffix(self.compression))
 
     def _temporary(self, final: str) -> str:
         if os.path.abspath(final) == os.path.abspath(self.path):
@@ -585,7 +586,7 @@ class TrioWriter(Writer):
             out.write(b"}\n")
 
     def _write_train(self, db: sqlite3.Connection) -> None:
-        with open_write(self._temporary(self._target(self.opts.train_path, "_train.json"))) as out:
+        with open_write(self._temporary(self._target(self.opts.train_out, "_train.json"))) as out:
             out.write(b"{")
             rows = db.execute("SELECT id, body FROM train ORDER BY tpos IS NULL, tpos, seq")
             for m, (qid, body) in enumerate(rows):
@@ -605,7 +606,7 @@ class TrioWriter(Writer):
         kind = self.opts.images_format
         if kind == "auto":
             kind = (self.file or {}).get("images") or "json"
-        target = self._target(self.opts.images_path, "." + kind)
+        target = self._target(self.opts.images_out, "." + kind)
         if kind == "json":
             with open_write(self._temporary(target)) as out:
                 out.write(b"{")

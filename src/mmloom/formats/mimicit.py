@@ -74,9 +74,11 @@ READ_OPTIONS = (
 )
 
 WRITE_OPTIONS = (
-    Option("images_path", None, "the image file to write (default: XX.json beside XX_instructions.json, "
+    # named apart from the reading options: an option applies to both sides of mimicit -> mimicit,
+    # and the image file read must not become the one written
+    Option("images_out", None, "the image file to write (default: XX.json beside XX_instructions.json, "
            "or XX.parquet with images_format=parquet)", type=str),
-    Option("train_path", None, "the train file to write (default: XX_train.json beside XX_instructions.json)",
+    Option("train_out", None, "the train file to write (default: XX_train.json beside XX_instructions.json)",
            type=str),
     Option("images_format", "auto", "json or parquet image file; auto: as the original task had it (else json)",
            choices=("auto", "json", "parquet")),
@@ -320,6 +322,10 @@ def from_unified(sample: Sample, opts: Options) -> dict[str, Any]:
         ids = []
         for m in media:
             image_id = _image_id(m.path, known)
+            if image_id not in image_rows and not os.path.isfile(m.path):
+                # the image file of the trio holds the images themselves
+                raise RecordError(f"image {m.path} does not exist, so it cannot be written to the image file",
+                                  field="images", record_id=rid)
             ids.append(image_id)
             image_rows.setdefault(image_id, [image_id, m.path, image_id in (carry or {}).get("urlsafe", ())])
         round_ids.append(ids)
