@@ -533,7 +533,7 @@ def trios(draw: st.DrawFn) -> dict[str, Any]:
     return {"prefix": prefix, "data": data, "train": train, "images": images, "top": top}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(trios(), st.sampled_from(["dj.jsonl", "dj.parquet"]))
 def test_generated_trios_round_trip(trio: dict[str, Any], dj_name: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:

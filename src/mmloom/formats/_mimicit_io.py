@@ -342,14 +342,11 @@ class TrioReader(Reader):
         db.execute("INSERT INTO qpos SELECT i.pos, t.tpos FROM train t JOIN ins i ON i.id = t.id")
         db.execute("INSERT INTO owner SELECT l.ctx, MIN(l.tpos) FROM link l JOIN ins i ON i.id = l.ctx "
                    "WHERE l.ctx NOT IN (SELECT id FROM train) AND l.tpos IN (SELECT tpos FROM qpos) GROUP BY l.ctx")
-        first = db.execute("SELECT tpos FROM qpos ORDER BY pos LIMIT 1").fetchone()
-        if first is None:
-            return
-        orphans = db.execute("SELECT id, pos FROM ins WHERE id NOT IN (SELECT id FROM train) "
-                             "AND id NOT IN (SELECT id FROM owner)").fetchall()
-        for oid, pos in orphans:
-            row = db.execute("SELECT tpos FROM qpos WHERE pos < ? ORDER BY pos DESC LIMIT 1", (pos,)).fetchone()
-            db.execute("INSERT INTO owner VALUES (?, ?)", (oid, (row or first)[0]))
+        db.execute("INSERT INTO owner SELECT i.id, COALESCE("
+                   "(SELECT q.tpos FROM qpos q WHERE q.pos < i.pos ORDER BY q.pos DESC LIMIT 1), "
+                   "(SELECT q.tpos FROM qpos q ORDER BY q.pos LIMIT 1)) "
+                   "FROM ins i WHERE i.id NOT IN (SELECT id FROM train) AND i.id NOT IN (SELECT id FROM owner) "
+                   "AND EXISTS (SELECT 1 FROM qpos)")
 
     def _queries(self, db: sqlite3.Connection) -> Iterator[tuple[int | None, str, Any, int | None, Any]]:
         """(train position, id, in-context ids or an error text, data position, entry or None)."""
