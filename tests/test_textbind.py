@@ -198,7 +198,7 @@ FRAGMENT = st.one_of(AWKWARD, st.text(max_size=12), st.lists(AWKWARD, max_size=3
 VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False, allow_infinity=False),
                   st.text(max_size=8))
 # the JSON array reader (yajl) stops at integers past 64 bits; records in files stay within them
-FILE_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1), st.text(max_size=8))
+FILE_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-(2**63) + 1, 2**63 - 1), st.text(max_size=8))
 
 
 @st.composite
