@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-type", choices=("jsonl", "json", "parquet", "csv"), help="override the input file type")
     c.add_argument("--output-type", choices=("jsonl", "json", "parquet", "csv"), help="override the output file type")
     c.add_argument("--quiet", action="store_true", help="no progress and no summary; errors only")
+
+    v = sub.add_parser("verify-md5", help="check a downloaded file against its MD5 checksum "
+                                          "(the MIMIC-IT archives' checksums are built in)")
+    v.add_argument("file", help="the downloaded file")
+    v.add_argument("md5", nargs="?", help="the expected MD5 (default: any published MIMIC-IT archive)")
     return parser
 
 
@@ -127,6 +132,12 @@ def _dispatch(args: Any) -> int:
             print(f"mmloom: {report.rejected + report.skipped_by_format} records rejected, see "
                   f"{', '.join(report.rejects_files)}", file=sys.stderr)
         return 0
+    if args.command == "verify-md5":
+        from .verify import verify_md5
+
+        ok, message = verify_md5(args.file, args.md5)
+        print(f"mmloom: {message}", file=sys.stdout if ok else sys.stderr)
+        return 0 if ok else 1
     raise AssertionError(args.command)
 
 

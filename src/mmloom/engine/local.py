@@ -160,13 +160,19 @@ def _run_shard(plan: Plan, in_path: str, in_type: str, out_path: str, out_type: 
                pool: Any, report: Report, progress: Progress) -> None:
     src_container = plan.src.container
     dst_container = plan.dst.container
-    reader = open_reader(in_path, in_type, src_container.records_key if src_container and in_type == "json" else None)
+    if plan.src.open_reader is not None:
+        reader = plan.src.open_reader(in_path, plan.src_opts)
+    else:
+        reader = open_reader(in_path, in_type, src_container.records_key if src_container and in_type == "json" else None)
     header = None
     if dst_container and dst_container.header:
         hdr, dopts = dst_container.header, plan.dst_opts
         header = lambda last: hdr(last, dopts)  # noqa: E731
-    writer = open_writer(out_path, out_type,
-                         dst_container.records_key if dst_container and out_type == "json" else None, header)
+    if plan.dst.open_writer is not None:
+        writer = plan.dst.open_writer(out_path, plan.dst_opts)
+    else:
+        writer = open_writer(out_path, out_type,
+                             dst_container.records_key if dst_container and out_type == "json" else None, header)
     rejects: Writer | None = None
     rejects_path = out_path + ".rejects.jsonl"
     try:

@@ -59,6 +59,11 @@ class Format:
     # optional one-time preparation of resolved options (e.g. loading a lookup file), per direction
     prepare_read: Callable[[Options], Options] | None = None
     prepare_write: Callable[[Options], Options] | None = None
+    # optional reader / writer of the format's own file layout, for a dataset that is a set of
+    # files rather than one file of records (MIMIC-IT's trio). They take the path the engine was
+    # given and the resolved options, and return an io.readers.Reader / io.writers.Writer.
+    open_reader: Callable[[str, Options], Any] | None = None
+    open_writer: Callable[[str, Options], Any] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
