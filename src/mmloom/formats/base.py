@@ -60,6 +60,9 @@ class Format:
     prepare_read: Callable[[Options], Options] | None = None
     prepare_write: Callable[[Options], Options] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # optional: returns the pyarrow schema of the columns whose Parquet types the format fixes
+    # (OBELICS: images and texts list<string>, metadata strings); other columns are inferred
+    arrow_schema: Callable[[], Any] | None = None
 
 
 class SkipRecord(RecordError):
