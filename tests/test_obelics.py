@@ -212,3 +212,13 @@ def test_bad_documents_name_the_record_and_field(bad: dict[str, Any], field: str
         mmloom.convert(src, tmp_path / "out.jsonl", src="obelics", dst="dj")
     message = str(info.value)
     assert f"{src}, record 1, line 2" in message and f"field {field!r}" in message and words in message
+
+
+def test_dj_fields_of_other_origin_become_json_text() -> None:
+    dj = {"id": 7, "text": f"{IMG} a cat {EOC}", "images": ["c.jpg"], "metadata": [{"src": "c.jpg"}, None],
+          "general_metadata": {"url": "https://x.org"}}
+    out = mmloom.convert_record(dj, "dj", "obelics")
+    assert out == {"images": ["c.jpg", None], "metadata": '[{"src": "c.jpg"}, null]',
+                   "general_metadata": '{"url": "https://x.org"}', "texts": [None, "a cat"], "id": 7}
+    dj["metadata"] = "[null]"  # not aligned with the two slots: one null per slot instead
+    assert mmloom.convert_record(dj, "dj", "obelics")["metadata"] == "[null, null]"

@@ -338,8 +338,10 @@ class Restored:
     unchanged: bool
 
 
-def restore(sample: Sample, carry: dict[str, Any], write_tokens: Tokens, rid: Any = None
-            ) -> tuple[Restored, Layout]:
+def restore(sample: Sample, carry: dict[str, Any], write_tokens: Tokens, rid: Any = None) -> Restored:
+    """The slots of a sample written with this carry: by the carried template while the text
+    fits it, else by the layout, else as any Data-Juicer sample; then matched to the original
+    slots by their CRCs."""
     layout = Layout.from_carry(carry.get("layout", {}))
     if (write_tokens.image, write_tokens.eoc) != (layout.image, layout.eoc):
         # the text was read with other tokens: give it back its own before matching
@@ -357,8 +359,8 @@ def restore(sample: Sample, carry: dict[str, Any], write_tokens: Tokens, rid: An
         slots = parse_lenient(sample, layout.sep, rid)
     new_crcs = [s.crc() for s in slots]
     if isinstance(crcs, list) and new_crcs == crcs:
-        return Restored(slots, list(range(len(slots))), True), layout
-    return Restored(slots, realign(crcs if isinstance(crcs, list) else [], new_crcs), False), layout
+        return Restored(slots, list(range(len(slots))), True)
+    return Restored(slots, realign(crcs if isinstance(crcs, list) else [], new_crcs), False)
 
 
 def realign(original: list[int], now: list[int]) -> list[int | None]:
@@ -370,6 +372,14 @@ def realign(original: list[int], now: list[int]) -> list[int | None]:
         for k in range(block.size):
             origin[block.b + k] = block.a + k
     return origin
+
+
+def image_ranks(restored: Restored, shape: list[int]) -> list[int | None]:
+    """For each image slot now, the rank of its original among the original image slots (None:
+    a new image), to realign lists that hold one entry per image."""
+    rank = {j: r for r, j in enumerate(j for j, n in enumerate(shape) if n == IMAGE_SLOT)}
+    return [rank.get(j) if j is not None else None
+            for s, j in zip(restored.slots, restored.origin, strict=True) if s.is_image]
 
 
 def images_with_placeholders(slots: Sequence[Slot], placeholder: Callable[[int], Any],

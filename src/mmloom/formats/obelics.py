@@ -80,7 +80,7 @@ def from_unified(sample: Sample, opts: Options) -> dict[str, Any]:
     carry = sample.carry if opts.lossless and sample.carry and sample.carry.get("format") == "obelics" else None
     if carry is None:
         return _dj_way(sample, opts, rid)
-    restored, _ = _slots.restore(sample, carry, default_tokens(opts), rid)
+    restored = _slots.restore(sample, carry, default_tokens(opts), rid)
     values = _slots.restored_values(sample, carry, restored, "texts")
     if not restored.unchanged and "metadata" in values:
         values["metadata"] = _slots.realigned_json(values["metadata"], restored.origin, len(carry.get("slots") or []))
@@ -91,24 +91,29 @@ def _dj_way(sample: Sample, opts: Options, rid: Any) -> dict[str, Any]:
     """A Data-Juicer sample of any origin: the four columns, then its other fields."""
     slots = _slots.parse_lenient(sample, opts.sent_separator, rid)
     fields = sample.fields
-    metadata = fields.get("metadata")
-    try:
-        parsed = json.loads(metadata) if isinstance(metadata, str) else None
-    except ValueError:
-        parsed = None
-    if not (isinstance(parsed, list) and len(parsed) == len(slots)):
+    metadata = _as_json_text(fields.get("metadata"), list)
+    if metadata is None or len(json.loads(metadata)) != len(slots):
         metadata = json.dumps([None] * len(slots))
-    general = fields.get("general_metadata")
     out: dict[str, Any] = {
         "images": [s.image for s in slots],
         "metadata": metadata,
-        "general_metadata": general if isinstance(general, str) else json.dumps({}),
+        "general_metadata": _as_json_text(fields.get("general_metadata"), dict) or json.dumps({}),
         "texts": [s.text for s in slots],
     }
     for key, value in fields.items():
         if key not in out:
             out[key] = value
     return out
+
+
+def _as_json_text(value: Any, kind: type) -> str | None:
+    """A field as the dataset stores it, JSON text of a ``kind``; None when it is not one."""
+    if isinstance(value, kind):
+        return json.dumps(value)
+    try:
+        return value if isinstance(value, str) and isinstance(json.loads(value), kind) else None
+    except ValueError:
+        return None
 
 
 FORMAT = Format(

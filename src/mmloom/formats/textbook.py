@@ -202,7 +202,7 @@ def from_unified(sample: Sample, opts: Options) -> dict[str, Any]:
     carry = sample.carry if opts.lossless and sample.carry and sample.carry.get("format") == "textbook" else None
     if carry is None:
         return _dj_way(sample, opts, rid)
-    restored, _ = _slots.restore(sample, carry, tokens, rid)
+    restored = _slots.restore(sample, carry, tokens, rid)
     text_key = carry.get("layout", {}).get("text_field", "texts")
     other_key = TEXT_FIELDS[1] if text_key == TEXT_FIELDS[0] else TEXT_FIELDS[0]
     shape = carry.get("slots") or []
@@ -231,9 +231,8 @@ def _unrooted(carry: dict[str, Any], restored: _slots.Restored, shape: list[int]
         return images
     if "prefixes" in carry:  # one folder per original image: found through the slot origins
         prefix = carry["prefixes"]
-        rank = {j: r for r, j in enumerate(j for j, n in enumerate(shape) if n == _slots.IMAGE_SLOT)}
-        origins = [j for s, j in zip(restored.slots, restored.origin, strict=True) if s.is_image]
-        prefixes = [prefix[rank[j]] if j in rank and rank[j] < len(prefix) else None for j in origins]
+        prefixes = [prefix[r] if r is not None and r < len(prefix) else None
+                    for r in _slots.image_ranks(restored, shape)]
     else:
         prefixes = [carry.get("prefix", "")] * len(images)
     return [p if pre is None or not isinstance(p, str) or not p.startswith(root) else pre + p[len(root):]
@@ -263,11 +262,8 @@ def _realign_fields(values: dict[str, Any], restored: _slots.Restored, shape: li
         values["metadata"] = _slots.realigned_json(values["metadata"], origin, n_original)
     if isinstance(values.get("valid_image"), list):
         mask = values["valid_image"]
-        image_rank = {j: r for r, j in enumerate(j for j, n in enumerate(shape) if n == _slots.IMAGE_SLOT)}
-        values["valid_image"] = [
-            mask[image_rank[j]] if j in image_rank and image_rank[j] < len(mask) else True
-            for s, j in zip(slots, origin, strict=True) if s.is_image
-        ]
+        values["valid_image"] = [mask[r] if r is not None and r < len(mask) else True
+                                 for r in _slots.image_ranks(restored, shape)]
     _recount(values, slots, opts, keep_text_num=_texts_unchanged(shape, restored))
 
 
