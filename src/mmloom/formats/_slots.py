@@ -39,13 +39,19 @@ GPT = Role("gpt", "[[gpt]]: ")
 _T = Tokens()
 
 
-def layout_options(sep_help: str) -> tuple[Option, ...]:
-    """The Data-Juicer layout options, named and defaulted as ``mmc4_to_dj``'s."""
+def layout_options(reading: bool) -> tuple[Option, ...]:
+    """The Data-Juicer layout options, named and defaulted as ``mmc4_to_dj`` / ``dj_to_mmc4``'s."""
+    if not reading:
+        return (
+            Option("eoc_special_token", _T.eoc, "end-of-chunk token"),
+            Option("image_special_token", _T.image, "image token"),
+            Option("sent_separator", " ", "separator used when the data was converted"),
+        )
     return (
         Option("eoc_special_token", _T.eoc, "end-of-chunk token"),
         Option("image_special_token", _T.image, "image token"),
         Option("add_eoc_at_last", True, "end the text with ' ' + eoc"),
-        Option("sent_separator", " ", sep_help),
+        Option("sent_separator", " ", "glue between image tokens and text, and after each eoc"),
     )
 
 

@@ -27,12 +27,12 @@ from .base import Format, default_tokens
 COLUMNS = ("images", "metadata", "general_metadata", "texts")  # the dataset's column order
 
 READ_OPTIONS = (
-    *_slots.layout_options("glue between image tokens and text, and after each eoc"),
+    *_slots.layout_options(reading=True),
     Option("lossless", True, "write __mmloom__ so the way back gives the original documents exactly"),
 )
 
 WRITE_OPTIONS = (
-    *_slots.layout_options("separator used when the data was converted"),
+    *_slots.layout_options(reading=False),
     Option("lossless", True, "use __mmloom__ when present to give back the original documents exactly"),
 )
 

@@ -43,7 +43,7 @@ READ_OPTIONS = (
            choices=("auto", "require", "off")),
     Option("conversation", False, "write each chunk as a LLaVA round: its images as the human turn, its "
            "text as the gpt turn (for --to llava and other dialogue formats)"),
-    *_slots.layout_options("glue between image tokens and text, and after each eoc"),
+    *_slots.layout_options(reading=True),
     Option("lossless", True, "write __mmloom__ so the way back gives the original samples exactly"),
 )
 
@@ -51,7 +51,7 @@ WRITE_OPTIONS = (
     Option("text_field", "texts", "the list that receives the Data-Juicer text", choices=TEXT_FIELDS),
     Option("tokens_per_image", TOKENS_PER_IMAGE, "image cost in the estimate token_num = text_num + "
            "tokens_per_image * image_num"),
-    *_slots.layout_options("separator used when the data was converted"),
+    *_slots.layout_options(reading=False),
     Option("lossless", True, "use __mmloom__ when present to give back the original samples exactly"),
 )
 
