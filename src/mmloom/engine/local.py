@@ -172,7 +172,8 @@ def _run_shard(plan: Plan, in_path: str, in_type: str, out_path: str, out_type: 
         writer = plan.dst.open_writer(out_path, plan.dst_opts)
     else:
         writer = open_writer(out_path, out_type,
-                             dst_container.records_key if dst_container and out_type == "json" else None, header)
+                             dst_container.records_key if dst_container and out_type == "json" else None, header,
+                             plan.dst.arrow_schema)
     rejects: Writer | None = None
     rejects_path = out_path + ".rejects.jsonl"
     try:

@@ -65,6 +65,9 @@ class Format:
     open_reader: Callable[[str, Options], Any] | None = None
     open_writer: Callable[[str, Options], Any] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # optional: returns the pyarrow schema of the columns whose Parquet types the format fixes
+    # (OBELICS: images and texts list<string>, metadata strings); other columns are inferred
+    arrow_schema: Callable[[], Any] | None = None
 
 
 class SkipRecord(RecordError):

@@ -151,14 +151,18 @@ class JsonArrayWriter(Writer):
 
 class ParquetWriter(Writer):
     """Row groups of ``batch_size`` records. The schema is inferred from the first batch; later
-    batches are cast to it. ``__mmloom__`` is stored as JSON text because its shape varies."""
+    batches are cast to it. ``__mmloom__`` is stored as JSON text because its shape varies.
+    ``declared`` (a pyarrow schema) fixes the types of the columns it names, whatever the first
+    batch holds (a batch whose lists are all null would otherwise give ``list<null>``); columns
+    it does not name are still inferred."""
 
-    def __init__(self, path: str, batch_size: int = 4096):
+    def __init__(self, path: str, batch_size: int = 4096, declared: Any = None):
         super().__init__(path)
         self.batch_size = batch_size
         self.rows: list[dict[str, Any]] = []
         self.writer: Any = None
         self.schema: Any = None
+        self.declared = declared
 
     def write(self, record: Any) -> None:
         if not isinstance(record, dict):
@@ -186,7 +190,12 @@ class ParquetWriter(Writer):
             return
         try:
             if self.schema is None:
-                table = pa.Table.from_pylist(self.rows)
+                # every key of the batch, not only the first row's (from_pylist reads those alone
+                # and would silently drop a field the first record lacks)
+                names = list(dict.fromkeys(k for r in self.rows for k in r))
+                table = pa.Table.from_pydict({n: [r.get(n) for r in self.rows] for n in names})
+                if self.declared is not None:
+                    table = pa.Table.from_pylist(self.rows, schema=_with_declared(table.schema, self.declared))
                 self.schema = table.schema
                 self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
             else:
@@ -212,6 +221,15 @@ class ParquetWriter(Writer):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def _with_declared(inferred: Any, declared: Any) -> Any:
+    """The inferred schema with the declared columns' types; declared columns no row has come last."""
+    import pyarrow as pa
+
+    fields = [declared.field(f.name) if f.name in declared.names else f for f in inferred]
+    fields += [f for f in declared if f.name not in inferred.names]
+    return pa.schema(fields, metadata=declared.metadata)
 
 
 def _conform(rows: list[dict[str, Any]], schema: Any) -> Any:
@@ -249,13 +267,15 @@ class CsvWriter(Writer):
 
 
 def open_writer(path: str, file_type: str, records_key: str | None = None,
-                header: Callable[[Any], dict[str, Any]] | None = None) -> Writer:
+                header: Callable[[Any], dict[str, Any]] | None = None,
+                arrow_schema: Callable[[], Any] | None = None) -> Writer:
+    """``arrow_schema``: the target format's column types for Parquet (see ``Format.arrow_schema``)."""
     if file_type == "jsonl":
         return JsonLinesWriter(path)
     if file_type == "json":
         return JsonArrayWriter(path, records_key, header)
     if file_type == "parquet":
-        return ParquetWriter(path)
+        return ParquetWriter(path, declared=arrow_schema() if arrow_schema else None)
     if file_type == "csv":
         return CsvWriter(path)
     raise ValueError(file_type)
