@@ -176,13 +176,15 @@ def build_sample(name: str, record: Mapping[str, Any], opts: Options, body: list
         spec = layout(opts, where)
         if spec:
             carry["layout"] = spec
-        if template is None:
-            carry["keys"] = list(record.keys())
-        else:
-            _fields.record_keys_carry(record, template, carry)
         drop = _fields.dropped_fields(others, keep, DJ_KEYS + tuple(added))
         if drop:
             carry["drop"] = drop
+        if template is None or (keep and drop):
+            # (a field carried aside while the others stay in the record: only the key list
+            # puts it back in its place)
+            carry["keys"] = list(record.keys())
+        else:
+            _fields.record_keys_carry(record, template, carry)
         sample.carry = carry
     return sample
 

@@ -8,7 +8,7 @@ Two modes:
 - ``copy``: copies the packets without decoding, from the keyframe at or before ``start`` to
   ``end``. Fast and without any quality loss, but a clip can only begin on a keyframe: it starts up
   to one keyframe interval early (the codec's GOP, often 1-10 s) and may run a couple of frames past
-  ``end`` (frames the last kept frames refer to).
+  ``end`` (frames that frames before ``end`` refer to).
 
 The clip is written under a temporary name in the target folder and renamed when complete, so an
 error never leaves half a clip.
@@ -197,6 +197,7 @@ def _copy(src: Any, out: Any, start: float, end: float, target: str) -> Clip:
     first = last = None
     video_done, audio_done = False, ain is None
     pending_audio: list[Any] = []  # audio read before the first keyframe fixed time zero
+    held: list[Any] = []  # video packets shown at or after the end, kept only if needed
     streams = [vin] + ([ain] if ain is not None else [])
     for packet in src.demux(*streams):
         if packet.pts is None or packet.dts is None:
@@ -213,19 +214,23 @@ def _copy(src: Any, out: Any, start: float, end: float, target: str) -> Clip:
                 for ap in pending_audio:
                     audio_done = _mux_audio(ap, a_shift, a_end, aout, out) or audio_done
                 pending_audio = []
-            # in decode order, up to the first packet decoded at or after the end: every frame
-            # shown before the end is kept together with the frames it refers to
+            # in decode order, up to the first packet decoded at or after the end. A frame shown
+            # at or after the end is held back, and kept only if a frame shown before the end is
+            # decoded after it (which may refer to it); what is still held at the end goes.
             if packet.dts >= end_tick:
                 video_done = True
                 continue
-            pts = packet.pts - shift
-            first = pts if first is None else min(first, pts)
-            last = pts if last is None else max(last, pts)
             packet.pts -= shift
             packet.dts -= shift
             packet.stream = vout
-            out.mux(packet)
-            frames += 1
+            held.append(packet)
+            if packet.pts + shift < end_tick:
+                for p in held:
+                    first = p.pts if first is None else min(first, p.pts)
+                    last = p.pts if last is None else max(last, p.pts)
+                    out.mux(p)
+                frames += len(held)
+                held = []
         elif not audio_done:
             if shift is None:
                 pending_audio.append(packet)
