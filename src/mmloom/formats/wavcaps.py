@@ -113,8 +113,9 @@ def to_unified(record: Any, opts: Options) -> Sample:
                           "string (the audio file is named after it)", field="id", record_id=rid)
     header = opts.get("_header") or {}
     if NUM_KEY not in header and NUM_KEY not in record:
-        raise RecordError(f"has no {NUM_KEY}, and neither has the file (a WavCaps file is "
-                          f'{{"{NUM_KEY}": N, "data": [...]}})', field=NUM_KEY, record_id=rid)
+        raise RecordError(f"has no {NUM_KEY}, and neither has the file before its records (a WavCaps "
+                          f'file is {{"{NUM_KEY}": N, "data": [...]}}, read as a stream)', field=NUM_KEY,
+                          record_id=rid)
     meta: dict[str, Any] = {NUM_KEY: header.get(NUM_KEY)}
     meta.update(dict.fromkeys(PADDED, ""))
     meta.update(record)
