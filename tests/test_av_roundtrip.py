@@ -96,7 +96,7 @@ def msrvtt_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
     for _ in range(draw(st.integers(1, 4))):
         row = {"video_id": draw(st.one_of(st.just("video6513"), text)), "caption": draw(text),
                "category": draw(st.integers(0, 19)), "start time": draw(st.floats(0, 600)), "id": draw(st.integers(-(2**63) + 1, 2**63 - 1))}
-        row.update(draw(extra_fields(["videos", "text"])))
+        row.update({k: v for k, v in draw(extra_fields(["videos", "text", "images", "audios"])).items() if k not in row})
         rows.append(draw(shuffled(row)))
     return rows
 
@@ -118,7 +118,7 @@ def internvid_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
         row = {"YoutubeID": draw(st.one_of(text, st.integers(-(2**63) + 1, 2**63 - 1))), "Start_timestamp": "00:00:01.500",
                "End_timestamp": draw(text), "Caption": draw(text), "Aesthetic_Score": draw(st.floats(0, 10)),
                "UMT_Score": draw(st.floats(0, 1))}
-        row.update(draw(extra_fields(["videos", "text", "is_cut"])))
+        row.update({k: v for k, v in draw(extra_fields(["videos", "text", "is_cut", "images"])).items() if k not in row})
         rows.append(draw(shuffled(row)))
     return rows
 
@@ -139,7 +139,7 @@ def vcg_records(draw: st.DrawFn) -> list[dict[str, Any]]:
     for _ in range(draw(st.integers(1, 4))):
         video_id = draw(st.one_of(st.just("v_k_ZXmr8pmrs"), st.builds(lambda s: "v_" + s, text), text))
         rec = {"q": draw(text), "a": draw(text), "video_id": video_id}
-        rec.update(draw(extra_fields(["videos", "text", "youtube_id"])))
+        rec.update({k: v for k, v in draw(extra_fields(["videos", "text", "youtube_id", "audios"])).items() if k not in rec})
         records.append(draw(shuffled(rec)))
     return records
 
@@ -162,7 +162,7 @@ SUBSET_COLUMNS = {"pretrain": ["video_id:FILE", "title"], "classification": ["vi
 @st.composite
 def youku_table(draw: st.DrawFn) -> tuple[str, list[str], list[list[str]]]:
     subset = draw(st.sampled_from(sorted(SUBSET_COLUMNS)))
-    extra = draw(st.lists(st.sampled_from(["duration", "text", "videos", "标签", "label"]), unique=True, max_size=3))
+    extra = draw(st.lists(st.sampled_from(["duration", "text", "videos", "images", "标签", "label"]), unique=True, max_size=3))
     columns = draw(st.permutations(list(dict.fromkeys(SUBSET_COLUMNS[subset] + extra))))
     rows = draw(st.lists(st.lists(csv_text, min_size=len(columns), max_size=len(columns)), min_size=1, max_size=4))
     return subset, columns, rows

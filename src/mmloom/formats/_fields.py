@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import RecordError
-from ..model import CARRY_KEY, Sample
+from ..model import Sample
 
 
 def natural_order(keys: Iterable[str], template: tuple[str, ...]) -> list[str]:
@@ -35,7 +35,7 @@ def dropped_fields(others: Mapping[str, Any], keep: bool, reserved: Iterable[str
     """The source fields the Data-Juicer record will not hold as they are."""
     if not keep:
         return dict(others)
-    reserved = set(reserved) | {CARRY_KEY}
+    reserved = set(reserved)
     return {k: v for k, v in others.items() if k in reserved}
 
 

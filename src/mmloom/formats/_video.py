@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import djcodec
 from ..errors import RecordError
-from ..model import Chunk, Media, Piece, Sample, Text, Tokens
+from ..model import CARRY_KEY, MEDIA_KEYS, Chunk, Media, Piece, Sample, Text, Tokens
 from ..options import Option, Options
 from . import _fields
 from .base import default_tokens
@@ -26,8 +26,9 @@ from .base import default_tokens
 VIDEO = Tokens().video
 EOC = Tokens().eoc
 POSITIONS = ("before", "after", "random")
-# keys every video format's Data-Juicer record sets itself; a source field of that name is carried
-DJ_KEYS = ("videos", "text")
+# keys a Data-Juicer record gives a meaning of its own (its text, media lists and mmloom's carry):
+# a source field of such a name cannot stay in the record as it is, so it is carried aside
+DJ_KEYS = ("text", *MEDIA_KEYS.values(), CARRY_KEY)
 
 
 def read_options(*extra: Option, separator: str = " ") -> tuple[Option, ...]:
