@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,19 @@ QUIRK_OPTIONS: dict[str, dict[str, Any]] = {
     "dj_to_alpaca/mixed_multimodal_images": {"drop_falsy_fields": True},
     "dj_to_llama_factory_sharegpt/sharegpt_default": {"drop_falsy_fields": True},
     "dj_to_llama_factory_sharegpt/sharegpt_human_gpt_roles": {"drop_falsy_fields": True},
+    # Video-ChatGPT: Data-Juicer cuts 2 characters off every video_id ('noprefix' -> 'prefix') and
+    # writes <folder>/<youtube_id> (no 'v_', no extension) as the video path
+    "video_chatgpt_to_dj/qa_default": {"dj_quirks": True},
+    "video_chatgpt_to_dj/qa_after_no_eoc": {"dj_quirks": True},
+    "video_chatgpt_to_dj/qa_custom_drop_fields": {"dj_quirks": True},
+    # MSR-VTT: Data-Juicer leaves the '.mp4' its reading added on video_id
+    "dj_to_msrvtt/captions_default": {"dj_quirks": True},
+    "dj_to_msrvtt/captions_after_no_eoc": {"dj_quirks": True},
+    "dj_to_msrvtt/captions_drop_fields_custom": {"dj_quirks": True},
+    "dj_to_msrvtt/handmade_two_videos": {"dj_quirks": True},
+    # InternVid: Data-Juicer's clip names hold the timestamps' colons
+    "internvid_to_dj/testsrc_cut_store_path": {"dj_clip_names": True},
+    "internvid_to_dj/testsrc_cut_default_store": {"dj_clip_names": True},
 }
 
 # Data-Juicer bugs mmloom fixes with no option to bring them back (nobody can depend on them); each
@@ -36,6 +50,9 @@ DJ_BUGS_FIXED_WITHOUT_OPTION: dict[str, str] = {
         "Data-Juicer removes the system turn and then the wrong turn, losing the first query; mmloom "
         "removes the system and instruction turns (test_dialog_formats.py::test_system_and_instruction_turns)",
 }
+
+# How far a cut clip's video may be from the duration of Data-Juicer's clip (README of the set)
+CLIP_DURATION_TOLERANCE_S = 0.25
 
 CASES = manifest()
 
@@ -64,6 +81,34 @@ def in_golden_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
 
 
+def _scratch_root_for_clips(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cutting writes clips next to the source videos or into a folder of the set: run such cases
+    in a copy of the case's folder, so the fixtures stay as they are."""
+    if case["compare"] != "clip-durations":
+        return
+    root = tmp_path / "set"
+    folder = case["input"].split("/")[0]
+    shutil.copytree(GOLDEN / folder, root / folder)
+    monkeypatch.chdir(root)
+
+
+def _check_clips(case: dict[str, Any], out: Path) -> None:
+    """Each cut clip is playable, at Data-Juicer's frame rate, and lasts what Data-Juicer's clip
+    lasts to within the set's tolerance (probed and decoded, not trusted)."""
+    from mmloom.media import decoded_video_span, probe
+
+    records = load_records(out)
+    for expected in case["expected_clips"]:
+        path = records[expected["record"]]["videos"][0]
+        info = probe(path)
+        span = decoded_video_span(path)
+        assert info.video is not None and span.frames > 0, path
+        assert info.video.fps == pytest.approx(expected["fps"]), path
+        assert abs(span.duration - expected["video_duration_s"]) <= CLIP_DURATION_TOLERANCE_S, (
+            path, span, expected)
+        assert (info.audio is not None) == expected["has_audio_stream"], path
+
+
 def _compare(case: dict[str, Any], out: Path, ignore_carry: bool) -> None:
     expected_path = GOLDEN / case["expected"]
     if case["compare"] == "csv-rows":
@@ -84,17 +129,22 @@ def _compare(case: dict[str, Any], out: Path, ignore_carry: bool) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c["expected"]], ids=_ids)
-def test_golden_output(case: dict[str, Any], tmp_path: Path, in_golden_root: None) -> None:
+def test_golden_output(case: dict[str, Any], tmp_path: Path, in_golden_root: None,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
     if not _has_formats(case):
         pytest.skip(f"format {case['from']} or {case['to']} not in this build")
     if case["case"] in DJ_BUGS_FIXED_WITHOUT_OPTION:
         pytest.skip(DJ_BUGS_FIXED_WITHOUT_OPTION[case["case"]])
+    _scratch_root_for_clips(case, tmp_path, monkeypatch)
     out = _run(case, tmp_path)
     _compare(case, out, ignore_carry=True)
+    if case["compare"] == "clip-durations":
+        _check_clips(case, out)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c["expected"] and c["to"] == "dj"], ids=_ids)
-def test_golden_output_without_carry(case: dict[str, Any], tmp_path: Path, in_golden_root: None) -> None:
+def test_golden_output_without_carry(case: dict[str, Any], tmp_path: Path, in_golden_root: None,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """With lossless=false our Data-Juicer output is Data-Juicer's, with nothing ignored."""
     if not _has_formats(case):
         pytest.skip(f"format {case['from']} not in this build")
@@ -102,6 +152,7 @@ def test_golden_output_without_carry(case: dict[str, Any], tmp_path: Path, in_go
         pytest.skip(f"{case['from']} writes no carry")
     if case["case"] in DJ_BUGS_FIXED_WITHOUT_OPTION:
         pytest.skip(DJ_BUGS_FIXED_WITHOUT_OPTION[case["case"]])
+    _scratch_root_for_clips(case, tmp_path, monkeypatch)
     out = _run(case, tmp_path, {"lossless": False})
     _compare(case, out, ignore_carry=False)
 

@@ -50,6 +50,7 @@ def read(path: str | os.PathLike[str], format: str, options: Mapping[str, Any] |
         ftype = detect_type(file, input_type)
         key = fmt.container.records_key if fmt.container and ftype == "json" else None
         reader = fmt.open_reader(file, opts) if fmt.open_reader else open_reader(file, ftype, key)
+        opts["_input_path"] = file
         for item in reader:
             if item.error is not None:
                 raise item.error

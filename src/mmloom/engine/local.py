@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..errors import InputError, MmloomError, RecordError, UsageError
 from ..formats.base import SkipRecord
 from ..io.files import detect_type, expand_inputs, shard_output_name, split_compression
@@ -56,14 +58,15 @@ def _init_worker(plan: Plan) -> None:
     _PLAN = plan
 
 
-def _work(job: tuple[dict[str, Any] | None, list[tuple[int, int | None, Any]]]
+def _work(job: tuple[dict[str, Any], list[tuple[int, int | None, Any]]]
           ) -> list[tuple[int, int | None, Any, bytes | None, Exception | None]]:
     """Convert and encode a batch; errors travel back as values so order and context survive.
-    ``header`` is the enclosing JSON object's other keys, for container formats (WavCaps)."""
+    ``context`` holds ``_input_path`` (the file being read, as given: formats that resolve media
+    relative to it need it) and, for container formats (WavCaps), ``_header``: the enclosing JSON
+    object's other keys."""
     assert _PLAN is not None
-    header, batch = job
-    if header is not None:
-        _PLAN.src_opts["_header"] = header
+    context, batch = job
+    _PLAN.src_opts.update(context)
     out = []
     for index, line, record in batch:
         if isinstance(record, _ReadFailure):
@@ -79,8 +82,15 @@ def _work(job: tuple[dict[str, Any] | None, list[tuple[int, int | None, Any]]]
 
 # -- main side ---------------------------------------------------------------------------------
 
-def _batches(reader: Reader) -> Iterator[tuple[dict[str, Any] | None, list[tuple[int, int | None, Any]]]]:
+def _batches(reader: Reader, in_path: str) -> Iterator[tuple[dict[str, Any], list[tuple[int, int | None, Any]]]]:
     header = getattr(reader, "header", None) if getattr(reader, "records_key", None) else None
+
+    def context() -> dict[str, Any]:
+        ctx: dict[str, Any] = {"_input_path": in_path}
+        if header is not None:
+            ctx["_header"] = dict(header)
+        return ctx
+
     batch: list[tuple[int, int | None, Any]] = []
     for item in reader:
         if item.error is not None:
@@ -88,10 +98,10 @@ def _batches(reader: Reader) -> Iterator[tuple[dict[str, Any] | None, list[tuple
         else:
             batch.append((item.index, item.line, item.record))
         if len(batch) >= BATCH:
-            yield (dict(header) if header is not None else None), batch
+            yield context(), batch
             batch = []
     if batch:
-        yield (dict(header) if header is not None else None), batch
+        yield context(), batch
 
 
 @dataclass
@@ -165,9 +175,14 @@ def _run_shard(plan: Plan, in_path: str, in_type: str, out_path: str, out_type: 
     else:
         reader = open_reader(in_path, in_type, src_container.records_key if src_container and in_type == "json" else None)
     header = None
+    # Keys a container format's records hold for the enclosing object (WavCaps'
+    # num_captions_per_audio): taken off each record written into the container, the last
+    # record's values build the header.
+    header_keys = dst_container.header_keys if dst_container and out_type == "json" else ()
+    last_head: dict[str, Any] = {}
     if dst_container and dst_container.header:
         hdr, dopts = dst_container.header, plan.dst_opts
-        header = lambda last: hdr(last, dopts)  # noqa: E731
+        header = lambda last: hdr({**(last or {}), **last_head} if header_keys else last, dopts)  # noqa: E731
     if plan.dst.open_writer is not None:
         writer = plan.dst.open_writer(out_path, plan.dst_opts)
     else:
@@ -177,7 +192,7 @@ def _run_shard(plan: Plan, in_path: str, in_type: str, out_path: str, out_type: 
     rejects: Writer | None = None
     rejects_path = out_path + ".rejects.jsonl"
     try:
-        batches = _batches(reader)
+        batches = _batches(reader, in_path)
         results = pool.imap(_work, batches, chunksize=1) if pool else map(_work, batches)
         for batch_result in results:
             for index, line, record, data, error in batch_result:
@@ -186,6 +201,8 @@ def _run_shard(plan: Plan, in_path: str, in_type: str, out_path: str, out_type: 
                     error, record = record.item.error, None
                 if error is None:
                     if data is not None:
+                        if header_keys:
+                            data = _take_header_keys(data, header_keys, last_head)
                         writer.write_encoded(data)
                         report.records_out += 1
                     continue
@@ -215,6 +232,17 @@ def _run_shard(plan: Plan, in_path: str, in_type: str, out_path: str, out_type: 
         if rejects is not None:
             rejects.abort()
         raise
+
+
+def _take_header_keys(data: bytes, keys: tuple[str, ...], last_head: dict[str, Any]) -> bytes:
+    record = orjson.loads(data)
+    if not isinstance(record, dict) or not any(k in record for k in keys):
+        return data
+    last_head.clear()
+    for key in keys:
+        if key in record:
+            last_head[key] = record.pop(key)
+    return dumps(record)
 
 
 __all__ = ["Report", "run", "InputError"]

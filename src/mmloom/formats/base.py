@@ -41,6 +41,10 @@ class Container:
     records_key: str  # the key of the record array inside the top-level object
     # builds the top-level object's other keys from the last record written (or None)
     header: Callable[[Any, Options], dict[str, Any]] | None = None
+    # keys that from_unified puts on every record for the enclosing object: when writing the
+    # container, the engine takes them off each record and hands the last record's values to
+    # ``header`` (written as JSON Lines, records keep them)
+    header_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
