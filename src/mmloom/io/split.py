@@ -1,0 +1,230 @@
+"""Raw input cut into slabs of whole records, for workers to parse.
+
+The main process of a parallel run only reads bytes and cuts them where records end; the parsing
+happens in the workers, so it scales with them. Three kinds of slab:
+
+- ``Lines``: whole lines of a JSON Lines file (cut at the last newline of each block).
+- ``ArraySlab``: whole records of a JSON array laid out one record per line or pretty-printed
+  (``json.dump(indent=...)``, LLaVA's files). Records start at a newline followed by the first
+  record's indentation and ``{``. That is only a candidate boundary, so a worker parses every record
+  slice completely with orjson; a slice that does not parse (another layout, a nested object at the
+  same indentation, broken JSON) stops the fast path, and the run goes on from that record with the
+  streaming parser (ijson), which either reads on or reports the error where it is. Raw newlines
+  cannot occur inside JSON strings, so a boundary candidate never falls inside a string, and a slice
+  that parses as one value ending right before ``,`` is exactly one array element.
+- ``Records``: records already parsed in the main process (Parquet, CSV, arrays on one line or inside
+  an object, the ijson fallback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+from .files import open_read
+from .readers import Item, JsonArrayReader, open_reader
+
+BLOCK = 1 << 20  # bytes read at a time; about 700 LLaVA records per slab
+RECORDS_PER_JOB = 512
+BOM = b"\xef\xbb\xbf"
+_WS = b" \t\r\n"
+
+
+@dataclass(slots=True)
+class Lines:
+    data: bytes
+    first_line: int  # 1-based line number of data's first line
+
+
+@dataclass(slots=True)
+class ArraySlab:
+    data: bytes  # starts at a record's "{"
+    pattern: bytes  # b"\n" + indentation + b"{": where the next records start
+    offset: int  # position of data[0] in the (decompressed) file
+    last: bool  # holds the end of the array
+
+
+@dataclass(slots=True)
+class Records:
+    items: list[Item]
+    header: dict[str, Any] | None = None  # the enclosing object's other keys (container formats)
+
+
+Slab = Lines | ArraySlab | Records
+
+
+class Source:
+    """Slabs of one file, in order; ``bytes_read`` counts what has been handed out."""
+
+    path: str
+    bytes_read: int = 0
+
+    def __iter__(self) -> Iterator[Slab]:
+        raise NotImplementedError
+
+
+class JsonLinesSource(Source):
+    def __init__(self, path: str, block: int = BLOCK):
+        self.path = path
+        self.block = block
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[Slab]:
+        line = 1
+        rest = b""
+        with open_read(self.path) as f:
+            first = True
+            while True:
+                block = f.read(self.block)
+                if first:
+                    # a BOM is only a BOM at the very start; read on until it can be told apart
+                    while block and len(block) < len(BOM) and BOM.startswith(block):
+                        more = f.read(self.block)
+                        if not more:
+                            break
+                        block += more
+                    if block.startswith(BOM):
+                        block = block[len(BOM):]
+                        self.bytes_read += len(BOM)
+                    first = False
+                if not block:
+                    break
+                data = rest + block if rest else block
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                chunk, rest = data[:cut], data[cut:]
+                self.bytes_read += len(chunk)
+                yield Lines(chunk, line)
+                line += chunk.count(b"\n")
+        if rest:
+            self.bytes_read += len(rest)
+            yield Lines(rest, line)
+
+
+class JsonArraySource(Source):
+    """A JSON array, as ArraySlabs while the layout allows, else (or from the record where the fast
+    path stopped, see ``read_on_from``) as parsed Records from the streaming reader."""
+
+    def __init__(self, path: str, block: int = BLOCK):
+        self.path = path
+        self.block = block
+        self.bytes_read = 0
+        self._fallback: JsonArrayReader | None = None
+
+    def __iter__(self) -> Iterator[Slab]:
+        with open_read(self.path) as f:
+            head, start, pattern = self._head(f)
+            if pattern is not None:
+                yield from self._slabs(f, head, start, pattern)
+                return
+        yield from self.read_on_from(0, 0)
+
+    def read_on_from(self, offset: int, index: int) -> Iterator[Slab]:
+        """Parsed records from the record at ``offset`` (number ``index``) on, with the streaming
+        parser: where a slab's slice did not parse (the slabs handed out after it are void)."""
+        self._fallback = JsonArrayReader(self.path, start=offset, base_index=index)
+        batch: list[Item] = []
+        for item in self._fallback:
+            batch.append(item)
+            if len(batch) >= RECORDS_PER_JOB:
+                self.bytes_read = self._fallback.bytes_read
+                yield Records(batch)
+                batch = []
+        self.bytes_read = self._fallback.bytes_read
+        if batch:
+            yield Records(batch)
+
+    def _head(self, f: Any) -> tuple[bytes, int, bytes | None]:
+        """Read up to the first record; its position, and the boundary pattern when the array is laid
+        out with records on lines of their own (None: use the streaming parser)."""
+        head = b""
+        while True:
+            block = f.read(self.block)
+            head += block
+            i = len(BOM) if head.startswith(BOM) else 0
+            while i < len(head) and head[i] in _WS:
+                i += 1
+            bracket = i < len(head) and head[i:i + 1] == b"["
+            if bracket:
+                i += 1
+                while i < len(head) and head[i] in _WS:
+                    i += 1
+            if i < len(head) or not block:
+                break
+        if not bracket or head[i:i + 1] != b"{":
+            return head, 0, None  # not an array of objects (or empty): the streaming parser says what it is
+        line_start = head.rfind(b"\n", 0, i) + 1
+        indent = head[line_start:i]
+        if line_start == 0 or indent.strip(b" \t"):
+            return head, 0, None  # the first record does not start its own line: "[{...}, {...}]"
+        return head, i, b"\n" + indent + b"{"
+
+    def _slabs(self, f: Any, head: bytes, start: int, pattern: bytes) -> Iterator[Slab]:
+        keep = len(pattern) - 1  # a cut leaves the "{" to the next slab
+        buf = bytearray(head[start:])
+        offset = start
+        self.bytes_read = start
+        searched = 0
+        eof = False
+        while not eof:
+            block = f.read(self.block)
+            if block:
+                buf += block
+            else:
+                eof = True
+            if eof:
+                cut = len(buf)
+            else:
+                pos = buf.rfind(pattern, max(searched - len(pattern), 0))
+                if pos < 0:
+                    searched = len(buf)
+                    continue
+                cut = pos + keep
+            if cut == 0:
+                break
+            data = bytes(buf[:cut])
+            del buf[:cut]
+            searched = 0
+            self.bytes_read += len(data)
+            yield ArraySlab(data, pattern, offset, eof)
+            offset += len(data)
+
+
+class RecordSource(Source):
+    """Any file type the readers know, parsed in the main process and handed out in batches."""
+
+    def __init__(self, path: str, file_type: str, records_key: str | None = None):
+        self.path = path
+        self.reader = open_reader(path, file_type, records_key)
+        self.records_key = records_key
+
+    @property
+    def bytes_read(self) -> int:  # type: ignore[override]
+        return self.reader.bytes_read
+
+    def __iter__(self) -> Iterator[Slab]:
+        header = getattr(self.reader, "header", None) if self.records_key else None
+        batch: list[Item] = []
+        for item in self.reader:
+            batch.append(item)
+            if len(batch) >= RECORDS_PER_JOB:
+                yield Records(batch, dict(header) if header is not None else None)
+                batch = []
+        if batch:
+            yield Records(batch, dict(header) if header is not None else None)
+
+
+def open_source(path: str, file_type: str, records_key: str | None = None) -> Source:
+    if file_type == "jsonl":
+        return JsonLinesSource(path)
+    if file_type == "json" and records_key is None:
+        return JsonArraySource(path)
+    return RecordSource(path, file_type, records_key)
+
+
+__all__ = ["ArraySlab", "InputError", "JsonArraySource", "JsonLinesSource", "Lines", "Records", "RecordSource",
+           "Slab", "Source", "open_source"]
