@@ -68,6 +68,10 @@ class ShardJob:
     in_type: str
     out_path: str
     out_type: str
+    # a part of a bigger file (engine/ray.py splits big JSON arrays): errors name that file, and
+    # the record index there, of which this part starts at base_index
+    origin: str | None = None
+    base_index: int = 0
 
 
 def plan_jobs(plan: Plan, input_spec: str, output: str, input_type: str | None = None,
@@ -175,10 +179,11 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Any, workers: 
         header = lambda last: make_header(last, dst_opts)  # noqa: E731
     writer = open_writer(job.out_path, job.out_type,
                          dst_container.records_key if dst_container and job.out_type == "json" else None, header)
-    sink = _Sink(job.in_path, job.out_path + ".rejects.jsonl", on_error, report)
+    sink = _Sink(job.origin or job.in_path, job.out_path + ".rejects.jsonl", on_error, report,
+                 keep_lines=job.origin is None)
     submit, limit = _submitter(plan, pool, workers)
     in_flight: deque[Any] = deque()
-    index = 0  # records of this file handled so far
+    index = job.base_index  # records of this file handled so far
     try:
         slabs: Iterator[Slab] = iter(source)
         exhausted = False
@@ -231,21 +236,23 @@ def _write(writer: Writer, done: Done) -> None:
 class _Sink:
     """Where records that were not converted go: an error (``--on-error fail``) or the rejects file."""
 
-    def __init__(self, in_path: str, rejects_path: str, on_error: str, report: Report):
+    def __init__(self, in_path: str, rejects_path: str, on_error: str, report: Report, keep_lines: bool = True):
         self.in_path = in_path
         self.rejects_path = rejects_path
         self.on_error = on_error
         self.report = report
+        self.keep_lines = keep_lines  # False for a part of a JSON array: its lines are not the file's
         self.rejects: Writer | None = None
 
     def problems(self, problems: list[Problem], base: int) -> None:
         for p in problems:
             index = base + p.rel_index
+            line = p.line if self.keep_lines else None
             error = p.error
             if isinstance(error, str):
-                error = InputError(f"invalid JSON: {error}", file=self.in_path, line=p.line, index=index)
+                error = InputError(f"invalid JSON: {error}", file=self.in_path, line=line, index=index)
             elif isinstance(error, RecordError):
-                error.locate(self.in_path, index, p.line)
+                error.locate(self.in_path, index, line)
                 if error.record_id is None and isinstance(p.record, dict):
                     error.record_id = p.record.get("id")
             skip_by_design = isinstance(error, SkipRecord)
@@ -253,7 +260,7 @@ class _Sink:
                 raise error
             if self.rejects is None:
                 self.rejects = JsonLinesWriter(self.rejects_path)
-            self.rejects.write({"file": self.in_path, "index": index, "line": p.line, "error": str(error),
+            self.rejects.write({"file": self.in_path, "index": index, "line": line, "error": str(error),
                                 "record": p.record})
             if skip_by_design:
                 self.report.skipped_by_format += 1

@@ -66,9 +66,9 @@ class Source:
 
 
 class JsonLinesSource(Source):
-    def __init__(self, path: str, block: int = BLOCK):
+    def __init__(self, path: str, block: int | None = None):
         self.path = path
-        self.block = block
+        self.block = block or BLOCK
         self.bytes_read = 0
 
     def __iter__(self) -> Iterator[Slab]:
@@ -109,9 +109,9 @@ class JsonArraySource(Source):
     """A JSON array, as ArraySlabs while the layout allows, else (or from the record where the fast
     path stopped, see ``read_on_from``) as parsed Records from the streaming reader."""
 
-    def __init__(self, path: str, block: int = BLOCK):
+    def __init__(self, path: str, block: int | None = None):
         self.path = path
-        self.block = block
+        self.block = block or BLOCK
         self.bytes_read = 0
         self._fallback: JsonArrayReader | None = None
 
