@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import InputError, RecordError, UsageError
 from ..formats.base import SkipRecord
 from ..io.files import detect_type, expand_inputs, shard_output_name, split_compression
-from ..io.split import JsonArraySource, Slab, open_source
+from ..io.split import ArraySlab, JsonArraySource, Lines, Slab, open_source
 from ..io.writers import JsonLinesWriter, Writer, open_writer
 from ..progress import Progress
 from .convert import Plan
@@ -151,11 +151,21 @@ def run(
     return report
 
 
-def _submitter(plan: Plan, pool: Any, workers: int) -> tuple[Callable[[tuple[Slab, str]], Any], int]:
-    """How slabs are handed out, and how many may be in flight."""
+def _submitter(plan: Plan, pool: Any, workers: int, path: str) -> tuple[Callable[[tuple[Slab, str]], Any], int]:
+    """How slabs are handed out, and how many may be in flight. Workers read the raw slabs of a
+    plain (uncompressed) file themselves; they get where the bytes are, not the bytes."""
     if pool is None:
         return (lambda job: _Ready(convert_slab(plan, *job))), 1
-    return (lambda job: pool.apply_async(work, (job,))), workers * IN_FLIGHT_PER_WORKER
+    plain = split_compression(path)[1] is None
+
+    def submit(job: tuple[Slab, str]) -> Any:
+        slab = job[0]
+        if plain and isinstance(slab, (Lines, ArraySlab)):
+            slab.at = (path, slab.offset, len(slab.data))
+            slab.data = b""
+        return pool.apply_async(work, (job,))
+
+    return submit, workers * IN_FLIGHT_PER_WORKER
 
 
 @dataclass
@@ -181,7 +191,7 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Any, workers: 
                          dst_container.records_key if dst_container and job.out_type == "json" else None, header)
     sink = _Sink(job.origin or job.in_path, job.out_path + ".rejects.jsonl", on_error, report,
                  keep_lines=job.origin is None)
-    submit, limit = _submitter(plan, pool, workers)
+    submit, limit = _submitter(plan, pool, workers, job.in_path)
     in_flight: deque[Any] = deque()
     index = job.base_index  # records of this file handled so far
     try:

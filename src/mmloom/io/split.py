@@ -36,6 +36,9 @@ _WS = b" \t\r\n"
 class Lines:
     data: bytes
     first_line: int  # 1-based line number of data's first line
+    offset: int = 0  # position of data[0] in the (decompressed) file
+    # set instead of data when a worker reads the bytes itself: (path, offset, length) in a plain file
+    at: tuple[str, int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -44,6 +47,7 @@ class ArraySlab:
     pattern: bytes  # b"\n" + indentation + b"{": where the next records start
     offset: int  # position of data[0] in the (decompressed) file
     last: bool  # holds the end of the array
+    at: tuple[str, int, int] | None = None  # as for Lines
 
 
 @dataclass(slots=True)
@@ -97,12 +101,14 @@ class JsonLinesSource(Source):
                     rest = data
                     continue
                 chunk, rest = data[:cut], data[cut:]
+                offset = self.bytes_read
                 self.bytes_read += len(chunk)
-                yield Lines(chunk, line)
+                yield Lines(chunk, line, offset)
                 line += chunk.count(b"\n")
         if rest:
+            offset = self.bytes_read
             self.bytes_read += len(rest)
-            yield Lines(rest, line)
+            yield Lines(rest, line, offset)
 
 
 class JsonArraySource(Source):
