@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py                  # full size: 665K LLaVA records (1 GB), 100K MMC4 docs...
     python benchmarks/bench.py --smoke          # tiny data, one run: checks that everything runs
+    python benchmarks/bench.py --huge 5         # peak memory of llava->dj on a >= 5 GB array
 
 For each conversion (llava->dj, dj->llava, mmc4->dj, dj->mmc4, textbook->dj) it runs the whole
 ``mmloom convert`` process with one worker and with every core, several times, and takes the
@@ -264,6 +265,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def huge(args: argparse.Namespace) -> dict[str, Any]:
+    """Peak memory of llava->dj (every core) on a LLaVA-style array of at least --huge gigabytes."""
+    os.makedirs(args.data_dir, exist_ok=True)
+    src = os.path.join(args.data_dir, f"llava-{args.huge:g}gb.json")
+    if not os.path.exists(src):
+        print(f"generating {src}...", file=sys.stderr)
+        datagen.llava_of_size(src, int(args.huge * 1e9), args.seed)
+    dst = os.path.join(args.data_dir, "huge.dj.jsonl")
+    conv = CONVERSIONS[0]
+    m = measure(mmloom_cmd(conv, src, dst, None))
+    size = os.path.getsize(src)
+    out_size = os.path.getsize(dst)
+    os.remove(dst)
+    if args.delete:
+        os.remove(src)
+    return {"input": src, "input_gb": round(size / 1e9, 2), "output_gb": round(out_size / 1e9, 2),
+            "seconds": round(m.seconds, 1), "mb_per_s": round(size / 1e6 / m.seconds, 1),
+            "cpu_seconds": round(m.cpu_seconds, 1), "peak_rss_mb": round(m.peak_rss_mb, 1)}
+
+
 def table(result: dict[str, Any]) -> str:
     head = ("conversion", "workers", "input MB", "records", "wall s", "MB/s", "records/s", "CPU s",
             "peak RSS MB", "limit MB/s", "x limit")
@@ -289,10 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny data and one run (for CI)")
     parser.add_argument("--json", default=None, help="where to write the results (default DATA_DIR/results.json)")
+    parser.add_argument("--huge", type=float, metavar="GB", default=None,
+                        help="instead: peak memory of llava->dj on a generated array of at least GB gigabytes")
+    parser.add_argument("--delete", action="store_true", help="with --huge: delete the generated file afterwards")
     parser.add_argument("--copy", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.copy:
         copy_records(*args.copy)
+        return 0
+    if args.huge:
+        print(json.dumps(huge(args), indent=2))
         return 0
     result = run(args)
     path = args.json or os.path.join(args.data_dir, "results.json")

@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmloom: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("mmloom: interrupted; no partial output was kept", file=sys.stderr)
+        print("mmloom: interrupted; no partial file was kept (for a set of shards, --resume goes on "
+              "from where this run stopped)", file=sys.stderr)
         return 130
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""

@@ -63,11 +63,16 @@ def _media_splitter(image: str, audio: str, video: str) -> tuple[re.Pattern[str]
 
 
 def parse_pieces(text: str, tokens: Tokens) -> list[Piece]:
+    return _pieces(text, tokens, "[[" in text)
+
+
+def _pieces(text: str, tokens: Tokens, roles: bool) -> list[Piece]:
+    """``roles``: whether the text may hold a role marker at all (else it is not split for them)."""
     media, firsts, by_token = _media_splitter(tokens.image, tokens.audio, tokens.video)
     if media is None and by_token:
         return _parse_pieces_one_pattern(text, tokens)
     # [text, marker, name, space, text, marker, name, space, text]: markers never overlap a token
-    parts = _ROLE_SPLIT.split(text)
+    parts = _ROLE_SPLIT.split(text) if roles else [text]
     pieces: list[Piece] = []
     append = pieces.append
     for k in range(0, len(parts), 4):
@@ -76,7 +81,7 @@ def parse_pieces(text: str, tokens: Tokens) -> list[Piece]:
         segment = parts[k]
         if not segment:
             continue
-        if media is None or not any(c in segment for c in firsts):
+        if media is None or (firsts not in segment if len(firsts) == 1 else not any(c in segment for c in firsts)):
             append(Text(segment))
             continue
         for j, piece in enumerate(media.split(segment)):
@@ -111,9 +116,10 @@ def _parse_pieces_one_pattern(text: str, tokens: Tokens) -> list[Piece]:
 
 def parse_text(text: str, tokens: Tokens) -> list[Chunk]:
     parts = text.split(tokens.eoc) if tokens.eoc else [text]
-    chunks = [Chunk(parse_pieces(p, tokens), closed=True) for p in parts[:-1]]
+    roles = "[[" in text  # looked for once: most chunks of most texts (MMC4's) have no marker
+    chunks = [Chunk(_pieces(p, tokens, roles), closed=True) for p in parts[:-1]]
     if parts[-1]:
-        chunks.append(Chunk(parse_pieces(parts[-1], tokens), closed=False))
+        chunks.append(Chunk(_pieces(parts[-1], tokens, roles), closed=False))
     return chunks
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,9 @@ def init_worker(plan: Plan) -> None:
     global _PLAN
     _PLAN = plan
     gc.freeze()
+    # Ctrl-C reaches the whole process group: the main process stops the run and the pool; a
+    # worker that raised KeyboardInterrupt itself would only print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def work(job: tuple[Slab, str]) -> Done:
