@@ -9,7 +9,6 @@ a journal so that ``--resume`` skips the shards already done (engine/resume.py).
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from collections import deque
@@ -25,7 +24,7 @@ from ..io.writers import JsonLinesWriter, Writer, open_writer
 from ..progress import Progress
 from .convert import Plan
 from .resume import Journal, remove_stale_temps
-from .work import Done, Problem, convert_slab, init_worker, work
+from .work import Done, Problem, Workers, convert_slab
 
 IN_FLIGHT_PER_WORKER = 3  # slabs queued per worker: enough to keep it busy, few enough to bound memory
 SMALL_INPUT = 2 << 20  # below this many bytes in all, worker processes cost more than they give
@@ -123,10 +122,7 @@ def run(
     start = time.perf_counter()
     if sum(os.path.getsize(j.in_path) for j in jobs) < SMALL_INPUT:
         workers = 1
-    pool = None
-    if workers > 1:
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        pool = ctx.Pool(workers, initializer=init_worker, initargs=(plan,))
+    pool = Workers(plan, workers) if workers > 1 else None
     try:
         for job in jobs:
             if journal is not None and journal.is_done(job.in_path, job.out_path):
@@ -142,16 +138,19 @@ def run(
                 journal.record(job.in_path, job.out_path, counts, rejects)
         if journal is not None:
             journal.finish()
+        if pool is not None:
+            pool.close()
+            pool = None
     finally:
         if pool is not None:
             pool.terminate()
-            pool.join()
         progress.close()
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _submitter(plan: Plan, pool: Any, workers: int, path: str) -> tuple[Callable[[tuple[Slab, str]], Any], int]:
+def _submitter(plan: Plan, pool: Workers | None, workers: int, path: str
+               ) -> tuple[Callable[[tuple[Slab, str]], Any], int]:
     """How slabs are handed out, and how many may be in flight. Workers read the raw slabs of a
     plain (uncompressed) file themselves; they get where the bytes are, not the bytes."""
     if pool is None:
@@ -163,7 +162,7 @@ def _submitter(plan: Plan, pool: Any, workers: int, path: str) -> tuple[Callable
         if plain and isinstance(slab, (Lines, ArraySlab)):
             slab.at = (path, slab.offset, len(slab.data))
             slab.data = b""
-        return pool.apply_async(work, (job,))
+        return pool.submit(job)
 
     return submit, workers * IN_FLIGHT_PER_WORKER
 
@@ -176,7 +175,7 @@ class _Ready:
         return self.done
 
 
-def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Any, workers: int, report: Report,
+def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None, workers: int, report: Report,
                   progress: Progress) -> str | None:
     """Convert one file into one output file; returns the rejects file written, if any."""
     dst_container = plan.dst.container

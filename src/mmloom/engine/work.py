@@ -8,8 +8,11 @@ position in the slab, so the writer can keep order and locate them in the file.
 from __future__ import annotations
 
 import gc
+import multiprocessing as mp
 import os
+import queue
 import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,24 +52,122 @@ class Done:
     resume_offset: int | None = None
 
 
-_PLAN: Plan | None = None
-
-
 def init_worker(plan: Plan) -> None:
-    """Each worker process gets the plan once. What it inherited from the main process is moved out
+    """A worker process starts with the plan. What it inherited from the main process is moved out
     of the cyclic collector's way (no scans of it, no copies of its pages)."""
-    global _PLAN
-    _PLAN = plan
     gc.freeze()
     # Ctrl-C reaches the whole process group: the main process stops the run and the pool; a
     # worker that raised KeyboardInterrupt itself would only print a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def work(job: tuple[Slab, str]) -> Done:
-    slab, frame = job
-    assert _PLAN is not None
-    return convert_slab(_PLAN, slab, frame)
+def serve(conn: Any, plan: Plan, inherited: list[Any]) -> None:
+    """A worker process: slabs in, results out, in order, until told to stop (None) or the main
+    process is gone. A result is two messages, the Done without its blob (pickled, small) and the
+    blob as raw bytes, so the encoded output is copied only into and out of the pipe."""
+    # the main process's ends of the pipes, copied by fork: closed, so that the main process's
+    # death (a kill) closes the pipe and ends this worker
+    for other in inherited:
+        other.close()
+    init_worker(plan)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            done = convert_slab(plan, *job)
+        except BaseException as exc:  # noqa: BLE001 - reported to the main process, which raises it
+            try:
+                conn.send(("error", exc))
+            except OSError:
+                return
+            continue
+        blob, done.blob = done.blob, b""
+        try:
+            conn.send(("done", done))
+            conn.send_bytes(blob)
+        except OSError:  # the main process is gone
+            return
+
+
+class Workers:
+    """Worker processes with a pipe each. Slabs go round-robin and the main thread reads the
+    results back in the same order, straight from the pipes (multiprocessing.Pool passes them
+    through a helper thread and pickles every result whole: about twice the main process's CPU
+    per byte). One helper thread sends the slabs, so that the main thread never waits on a send
+    while a worker waits for it to read a result (a slab that carries its bytes can outgrow the
+    pipe's buffer)."""
+
+    def __init__(self, plan: Plan, count: int):
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        self.conns = []
+        self.procs = []
+        for _ in range(count):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=serve, args=(theirs, plan, [*self.conns, ours]), daemon=True)
+            proc.start()
+            theirs.close()
+            self.conns.append(ours)
+            self.procs.append(proc)
+        self.next = 0
+        self.outbox: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
+        self.sender = threading.Thread(target=self._send_all, daemon=True)
+        self.sender.start()
+
+    def _send_all(self) -> None:
+        while True:
+            item = self.outbox.get()
+            if item is None:
+                return
+            conn, job = item
+            try:
+                conn.send(job)
+            except OSError:
+                return  # the worker is gone; reading its result says so
+
+    def submit(self, job: tuple[Slab, str]) -> Pending:
+        conn = self.conns[self.next]
+        self.next = (self.next + 1) % len(self.conns)
+        self.outbox.put((conn, job))
+        return Pending(conn)
+
+    def close(self) -> None:
+        """Stop the workers once every result has been read."""
+        for conn in self.conns:
+            self.outbox.put((conn, None))
+        self.outbox.put(None)
+        self.sender.join()
+        for proc in self.procs:
+            proc.join(timeout=10)
+        self.terminate()
+
+    def terminate(self) -> None:
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+        for conn in self.conns:
+            conn.close()
+
+
+class Pending:
+    """A slab handed to a worker; ``get()`` must be called in the order of submission."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def get(self) -> Done:
+        try:
+            kind, value = self.conn.recv()
+            if kind == "error":
+                raise value
+            value.blob = self.conn.recv_bytes()
+        except EOFError:
+            raise RuntimeError("a worker process ended unexpectedly (out of memory?)") from None
+        return value
 
 
 _OPEN: dict[str, int] = {}  # the input file this worker reads slabs from, by path
