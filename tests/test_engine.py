@@ -4,6 +4,7 @@ and error locations kept whatever the worker count, and --resume after a killed 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -61,13 +62,37 @@ RECORDS = [{"id": i, "k": {"nested": [i, {"k": "x\ny"}]}, "text": "é猫 🙂 \u
 
 @pytest.mark.parametrize("layout", sorted(_layouts(RECORDS[:1])))
 @pytest.mark.parametrize("workers", [1, 2])
-def test_every_array_layout_reads_exactly(layout: str, workers: int, tmp_path: Path,
+@pytest.mark.parametrize("suffix", ["", ".gz"])  # read with pread, or decompressed as a stream
+def test_every_array_layout_reads_exactly(layout: str, workers: int, suffix: str, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(split, "BLOCK", 2048)  # many slabs, records cut across blocks
     monkeypatch.setattr("mmloom.engine.local.SMALL_INPUT", 0)  # use the worker processes even here
-    src = tmp_path / "in.json"
-    src.write_bytes(b"\xef\xbb\xbf" + _layouts(RECORDS)[layout])
+    src = tmp_path / f"in.json{suffix}"
+    data = b"\xef\xbb\xbf" + _layouts(RECORDS)[layout]
+    src.write_bytes(gzip.compress(data) if suffix else data)
     assert strict_equal(_read_back(_identity_plan(), src, tmp_path, workers), RECORDS)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_json_lines_slabs_keep_every_line(suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(split, "BLOCK", 700)  # lines longer than a block too
+    lines = [orjson.dumps(r) for r in RECORDS[:80]] + [b"", b" ", b'{"long": "' + b"x" * 3000 + b'"}']
+    data = b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\n" + orjson.dumps({"no": "final newline"})
+    src = tmp_path / f"in.jsonl{suffix}"
+    src.write_bytes(gzip.compress(data) if suffix else data)
+    slabs = list(split.JsonLinesSource(str(src)))
+    assert len(slabs) > 10 and slabs[0].first_line == 1
+    assert b"".join(s.data for s in slabs) == data[3:]
+    assert [s.first_line for s in slabs[1:]] == [1 + sum(p.data.count(b"\n") for p in slabs[:k])
+                                                 for k in range(1, len(slabs))]
+    got = load_records(_write_lines(tmp_path, src))
+    assert strict_equal(got, RECORDS[:80] + [{"long": "x" * 3000}, {"no": "final newline"}])
+
+
+def _write_lines(tmp: Path, src: Path) -> Path:
+    out = tmp / "lines.jsonl"
+    run(_identity_plan(), str(src), str(out), workers=1, quiet=True)
+    return out
 
 
 json_values = st.recursive(

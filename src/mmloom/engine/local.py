@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError, RecordError, UsageError
+from ..errors import InputError, MmloomError, RecordError, UsageError
 from ..formats.base import SkipRecord
 from ..io.files import detect_type, expand_inputs, shard_output_name, split_compression
-from ..io.split import ArraySlab, JsonArraySource, Lines, Slab, open_source
+from ..io.split import JsonArraySource, Slab, open_source
 from ..io.writers import JsonLinesWriter, Writer, open_writer
 from ..progress import Progress
 from .convert import Plan
@@ -149,22 +149,11 @@ def run(
     return report
 
 
-def _submitter(plan: Plan, pool: Workers | None, workers: int, path: str
-               ) -> tuple[Callable[[tuple[Slab, str]], Any], int]:
-    """How slabs are handed out, and how many may be in flight. Workers read the raw slabs of a
-    plain (uncompressed) file themselves; they get where the bytes are, not the bytes."""
+def _submitter(plan: Plan, pool: Workers | None, workers: int) -> tuple[Callable[[tuple[Slab, str]], Any], int]:
+    """How slabs are handed out, and how many may be in flight."""
     if pool is None:
         return (lambda job: _Ready(convert_slab(plan, *job))), 1
-    plain = split_compression(path)[1] is None
-
-    def submit(job: tuple[Slab, str]) -> Any:
-        slab = job[0]
-        if plain and isinstance(slab, (Lines, ArraySlab)):
-            slab.at = (path, slab.offset, len(slab.data))
-            slab.data = b""
-        return pool.submit(job)
-
-    return submit, workers * IN_FLIGHT_PER_WORKER
+    return pool.submit, workers * IN_FLIGHT_PER_WORKER
 
 
 @dataclass
@@ -181,7 +170,8 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
     dst_container = plan.dst.container
     src_container = plan.src.container
     records_key = src_container.records_key if src_container and job.in_type == "json" else None
-    source = open_source(job.in_path, job.in_type, records_key)
+    # worker processes read the raw slabs of a plain file themselves: they get where the bytes are
+    source = open_source(job.in_path, job.in_type, records_key, by_reference=pool is not None)
     header = None
     if dst_container and dst_container.header:
         make_header, dst_opts = dst_container.header, plan.dst_opts
@@ -190,7 +180,7 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
                          dst_container.records_key if dst_container and job.out_type == "json" else None, header)
     sink = _Sink(job.origin or job.in_path, job.out_path + ".rejects.jsonl", on_error, report,
                  keep_lines=job.origin is None)
-    submit, limit = _submitter(plan, pool, workers, job.in_path)
+    submit, limit = _submitter(plan, pool, workers)
     in_flight: deque[Any] = deque()
     index = job.base_index  # records of this file handled so far
     try:
@@ -215,7 +205,10 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
                 # the fast array path met a slice it cannot vouch for: what was handed out after it
                 # is void; the streaming parser reads on from that record
                 for stale in in_flight:
-                    stale.get()
+                    try:
+                        stale.get()  # read (pipes stay in step), and drop
+                    except MmloomError:
+                        pass
                 in_flight.clear()
                 assert isinstance(source, JsonArraySource)
                 close = getattr(slabs, "close", None)

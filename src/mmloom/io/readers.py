@@ -56,7 +56,7 @@ class _Counting(io.RawIOBase):
         super().close()
 
 
-def _skip(raw: Any, n: int) -> None:
+def skip_bytes(raw: Any, n: int) -> None:
     if raw.seekable():
         raw.seek(n)
         return
@@ -125,7 +125,7 @@ class JsonArrayReader(Reader):
     def __iter__(self) -> Iterator[Item]:
         raw = open_read(self.path)
         if self.start:
-            _skip(raw, self.start)
+            skip_bytes(raw, self.start)
             self._counter = _Counting(raw, self.start, b"[")
         else:
             head = raw.peek(3)[:3] if hasattr(raw, "peek") else b""

@@ -18,13 +18,14 @@ happens in the workers, so it scales with them. Three kinds of slab:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from .files import open_read
-from .readers import Item, JsonArrayReader, open_reader
+from .files import open_read, split_compression
+from .readers import Item, JsonArrayReader, open_reader, skip_bytes
 
 BLOCK = 1 << 20  # bytes read at a time; about 700 LLaVA records per slab
 RECORDS_PER_JOB = 512
@@ -69,64 +70,119 @@ class Source:
         raise NotImplementedError
 
 
+Cut = Callable[[bytearray, int], int]  # where the last whole record of buf[:end] ends, or <= 0
+
+
+def _cuts(path: str, offset: int, block: int, head: bytes, find_cut: Cut
+          ) -> Iterator[tuple[int, bytearray, int, bool]]:
+    """The file from ``offset`` on, as pieces of about ``block`` bytes that end where ``find_cut``
+    says a record ends (a piece grows until one does): (offset, buf, length, at_end), the piece
+    being ``buf[:length]``, valid until the next one. ``head``: bytes at ``offset`` already read
+    from a stream. A plain file is read with pread into one reused buffer, so the main process of
+    a parallel run, which only looks for the boundaries, touches no new memory; a compressed file
+    is decompressed as a stream."""
+    if split_compression(path)[1] is None:
+        yield from _plain_cuts(path, offset, block, find_cut)
+        return
+    with open_read(path) as f:
+        skip_bytes(f, offset + len(head))
+        buf = bytearray(head)
+        while True:
+            more = f.read(block)
+            buf += more
+            if not more:
+                if buf:
+                    yield offset, buf, len(buf), True
+                return
+            cut = find_cut(buf, len(buf))
+            if cut <= 0:
+                continue  # a record longer than the block
+            yield offset, buf, cut, False
+            del buf[:cut]
+            offset += cut
+
+
+def _plain_cuts(path: str, offset: int, block: int, find_cut: Cut) -> Iterator[tuple[int, bytearray, int, bool]]:
+    buf = bytearray(block)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        while offset < size:
+            want = block
+            while True:
+                want = min(want, size - offset)
+                if len(buf) < want:
+                    buf = bytearray(want)
+                got = _pread_into(fd, buf, want, offset)
+                if offset + got >= size:
+                    cut, at_end = got, True
+                    break
+                cut, at_end = find_cut(buf, got), False
+                if cut > 0:
+                    break
+                want *= 2  # a record longer than the block
+            yield offset, buf, cut, at_end
+            offset += cut
+    finally:
+        os.close(fd)
+
+
+def _pread_into(fd: int, buf: bytearray, n: int, offset: int) -> int:
+    view = memoryview(buf)
+    got = 0
+    while got < n:  # pread may return less than asked
+        k = os.preadv(fd, [view[got:n]], offset + got)
+        if not k:
+            break
+        got += k
+    return got
+
+
 class JsonLinesSource(Source):
-    def __init__(self, path: str, block: int | None = None):
+    """Whole lines, as the bytes themselves or (``by_reference``, a plain file) as where they are."""
+
+    def __init__(self, path: str, block: int | None = None, by_reference: bool = False):
         self.path = path
         self.block = block or BLOCK
         self.bytes_read = 0
+        self.by_reference = by_reference and split_compression(path)[1] is None
 
     def __iter__(self) -> Iterator[Slab]:
-        line = 1
-        rest = b""
         with open_read(self.path) as f:
-            first = True
-            while True:
-                block = f.read(self.block)
-                if first:
-                    # a BOM is only a BOM at the very start; read on until it can be told apart
-                    while block and len(block) < len(BOM) and BOM.startswith(block):
-                        more = f.read(self.block)
-                        if not more:
-                            break
-                        block += more
-                    if block.startswith(BOM):
-                        block = block[len(BOM):]
-                        self.bytes_read += len(BOM)
-                    first = False
-                if not block:
-                    break
-                data = rest + block if rest else block
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = data
-                    continue
-                chunk, rest = data[:cut], data[cut:]
-                offset = self.bytes_read
-                self.bytes_read += len(chunk)
-                yield Lines(chunk, line, offset)
-                line += chunk.count(b"\n")
-        if rest:
-            offset = self.bytes_read
-            self.bytes_read += len(rest)
-            yield Lines(rest, line, offset)
+            first = f.read(len(BOM))
+        begin = len(BOM) if first == BOM else 0  # a BOM is only a BOM at the very start
+        self.bytes_read = begin
+        line = 1
+        for offset, buf, length, _ in _cuts(self.path, begin, self.block, b"", _after_last_newline):
+            self.bytes_read = offset + length
+            if self.by_reference:
+                yield Lines(b"", line, offset, (self.path, offset, length))
+            else:
+                yield Lines(bytes(memoryview(buf)[:length]), line, offset)
+            line += buf.count(b"\n", 0, length)
+
+
+def _after_last_newline(buf: bytearray, end: int) -> int:
+    return buf.rfind(b"\n", 0, end) + 1
 
 
 class JsonArraySource(Source):
     """A JSON array, as ArraySlabs while the layout allows, else (or from the record where the fast
     path stopped, see ``read_on_from``) as parsed Records from the streaming reader."""
 
-    def __init__(self, path: str, block: int | None = None):
+    def __init__(self, path: str, block: int | None = None, by_reference: bool = False):
         self.path = path
         self.block = block or BLOCK
         self.bytes_read = 0
+        self.by_reference = by_reference and split_compression(path)[1] is None
         self._fallback: JsonArrayReader | None = None
 
     def __iter__(self) -> Iterator[Slab]:
         with open_read(self.path) as f:
             head, start, pattern = self._head(f)
-            if pattern is not None:
-                yield from self._slabs(f, head, start, pattern)
-                return
+        if pattern is not None:
+            yield from self._slabs(head, start, pattern)
+            return
         yield from self.read_on_from(0, 0)
 
     def read_on_from(self, offset: int, index: int) -> Iterator[Slab]:
@@ -169,35 +225,19 @@ class JsonArraySource(Source):
             return head, 0, None  # the first record does not start its own line: "[{...}, {...}]"
         return head, i, b"\n" + indent + b"{"
 
-    def _slabs(self, f: Any, head: bytes, start: int, pattern: bytes) -> Iterator[Slab]:
+    def _slabs(self, head: bytes, start: int, pattern: bytes) -> Iterator[Slab]:
         keep = len(pattern) - 1  # a cut leaves the "{" to the next slab
-        buf = bytearray(head[start:])
-        offset = start
-        self.bytes_read = start
-        searched = 0
-        eof = False
-        while not eof:
-            block = f.read(self.block)
-            if block:
-                buf += block
+
+        def before_last_record(buf: bytearray, end: int) -> int:
+            at = buf.rfind(pattern, 0, end)  # > 0: a piece starts with its first record's "{"
+            return at + keep if at > 0 else -1
+
+        for offset, buf, length, at_end in _cuts(self.path, start, self.block, head[start:], before_last_record):
+            self.bytes_read = offset + length
+            if self.by_reference:
+                yield ArraySlab(b"", pattern, offset, at_end, (self.path, offset, length))
             else:
-                eof = True
-            if eof:
-                cut = len(buf)
-            else:
-                pos = buf.rfind(pattern, max(searched - len(pattern), 0))
-                if pos < 0:
-                    searched = len(buf)
-                    continue
-                cut = pos + keep
-            if cut == 0:
-                break
-            data = bytes(buf[:cut])
-            del buf[:cut]
-            searched = 0
-            self.bytes_read += len(data)
-            yield ArraySlab(data, pattern, offset, eof)
-            offset += len(data)
+                yield ArraySlab(bytes(memoryview(buf)[:length]), pattern, offset, at_end)
 
 
 class RecordSource(Source):
@@ -224,11 +264,13 @@ class RecordSource(Source):
             yield Records(batch, dict(header) if header is not None else None)
 
 
-def open_source(path: str, file_type: str, records_key: str | None = None) -> Source:
+def open_source(path: str, file_type: str, records_key: str | None = None, by_reference: bool = False) -> Source:
+    """``by_reference``: raw slabs of a plain file say where their bytes are instead of holding
+    them (worker processes read them themselves)."""
     if file_type == "jsonl":
-        return JsonLinesSource(path)
+        return JsonLinesSource(path, by_reference=by_reference)
     if file_type == "json" and records_key is None:
-        return JsonArraySource(path)
+        return JsonArraySource(path, by_reference=by_reference)
     return RecordSource(path, file_type, records_key)
 
 
