@@ -153,8 +153,8 @@ def to_unified(record: Any, opts: Options) -> Sample:
         if opts.only_keep_caption:
             rounds.append([Media("image"), Text(sep)] + _value_pieces(g_val, tok))
         else:
-            rounds.append([Role(h_role, _marker(h_role))] + h_pieces + [Text(sep), Role(g_role, _marker(g_role))]
-                          + _value_pieces(g_val, tok))
+            rounds.append([Role(h_role, _marker(h_role)), *h_pieces, Text(sep), Role(g_role, _marker(g_role)),
+                           *_value_pieces(g_val, tok)])
 
     chunks = _layout(rounds, sep, opts.split_chunk, opts.add_eoc_at_last)
     sample = Sample(chunks=chunks, media={"image": images},
@@ -219,8 +219,8 @@ def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, 
         carry["questions"] = [[turns[2 * r][0], turns[2 * r][1], turns[2 * r + 1][0]] for r in range(len(turns) // 2)]
     # the markers split the text back into these turns only if no value (with what reading glues
     # around it) looks like a marker, and every role is one the marker pattern reads
-    ambiguous = any(r not in _MARKERS and not LETTERS.match(r) for r, _ in turns) or (
-        any("[[" in v for _, v in turns) and len(MARKER_LIKE.findall(sample.text(tokens))) != len(turns))
+    ambiguous = _odd_role(turns) or (
+        _has_brackets(turns) and len(MARKER_LIKE.findall(sample.text(tokens))) != len(turns))
     if opts.only_keep_caption:
         # "token + separator + answer" rounds joined by the separator: only spans split them safely
         ambiguous = len(turns) > 2
@@ -231,6 +231,21 @@ def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, 
             carry["roles"] = [r for r, _ in turns]
         carry["crc"] = zlib.crc32(sample.text(tokens).encode())
     return carry
+
+
+def _odd_role(turns: list[tuple[str, str]]) -> bool:
+    """A role the marker pattern does not read back (a plain loop: this runs for every record)."""
+    for role, _ in turns:
+        if role not in _MARKERS and not LETTERS.match(role):
+            return True
+    return False
+
+
+def _has_brackets(turns: list[tuple[str, str]]) -> bool:
+    for _, value in turns:
+        if "[[" in value:
+            return True
+    return False
 
 
 def _spans(turns: list[tuple[str, str]], sides: list[str], opts: Options, tokens: Tokens) -> list[int]:
