@@ -24,9 +24,9 @@ from ..io.split import ArraySlab, Lines, Records, Slab
 from ..io.writers import dumps
 from .convert import Plan, convert_one
 
-# How a worker hands its output over: JSON Lines ("lines", each record + "\n"), the body of a JSON
-# array ("array", records joined by ",\n"), or the converted objects for the Parquet and CSV writers.
-FRAMES = ("lines", "array", "rows")
+# How a worker hands its output over (the writer's ``frame``): JSON Lines ("lines", each record +
+# "\n"), the body of a JSON array ("array", records joined by ",\n"), or the converted objects for
+# the Parquet and CSV writers ("rows").
 
 
 @dataclass(slots=True)
@@ -52,9 +52,9 @@ class Done:
     resume_offset: int | None = None
 
 
-def init_worker(plan: Plan) -> None:
-    """A worker process starts with the plan. What it inherited from the main process is moved out
-    of the cyclic collector's way (no scans of it, no copies of its pages)."""
+def init_worker() -> None:
+    """What a worker process inherited from the main process (the plan included) is moved out of
+    the cyclic collector's way: no scans of it, no copies of its pages."""
     gc.freeze()
     # Ctrl-C reaches the whole process group: the main process stops the run and the pool; a
     # worker that raised KeyboardInterrupt itself would only print a traceback
@@ -69,7 +69,7 @@ def serve(conn: Any, plan: Plan, inherited: list[Any]) -> None:
     # death (a kill) closes the pipe and ends this worker
     for other in inherited:
         other.close()
-    init_worker(plan)
+    init_worker()
     while True:
         try:
             job = conn.recv()
