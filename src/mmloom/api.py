@@ -23,19 +23,21 @@ def convert(
     src: str,
     dst: str,
     options: Mapping[str, Any] | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     on_error: str = "fail",
     quiet: bool = True,
     input_type: str | None = None,
     output_type: str | None = None,
+    resume: bool = False,
 ) -> Report:
     """Convert a file, a directory or a glob of shards from format ``src`` to format ``dst``.
 
     ``options`` are the formats' options by name (see ``mmloom formats``). Returns a Report with the
-    counts; raises an MmloomError subclass naming the file, record and field on bad input."""
+    counts; raises an MmloomError subclass naming the file, record and field on bad input.
+    ``workers=None`` uses every core; ``resume`` skips the shards an interrupted run completed."""
     plan = make_plan(src, dst, options)
     return run(plan, os.fspath(input), os.fspath(output), workers=workers, on_error=on_error, quiet=quiet,
-               input_type=input_type, output_type=output_type)
+               input_type=input_type, output_type=output_type, resume=resume)
 
 
 def read(path: str | os.PathLike[str], format: str, options: Mapping[str, Any] | None = None,

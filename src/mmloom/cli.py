@@ -19,6 +19,8 @@ examples:
   mmloom convert examples/llava/llava_instruct_100.json out/llava.dj.jsonl --from llava --to dj
   mmloom convert out/llava.dj.jsonl out/llava.json --from dj --to llava
   mmloom convert mmc4_shards/ mmc4_dj/ --from mmc4 --to dj --workers 2 --on-error skip
+  mmloom convert mmc4_shards/ mmc4_dj/ --from mmc4 --to dj --resume
+  mmloom convert '/shared/mmc4/docs_shard_*.jsonl' /shared/mmc4-dj/ --from mmc4 --to dj --engine ray --ray-address auto
   mmloom convert data.json data.jsonl --from llava --to mmc4
   mmloom convert pretrain.json pretrain.dj.jsonl --from llava --to dj --opt only_keep_caption=true
   mmloom convert dj.jsonl mmc4.jsonl --from dj --to mmc4 --opt sent_separator='"\\n"'
@@ -27,6 +29,12 @@ File types follow the extension (.json array, .jsonl, .parquet, .csv; .gz and .z
 --input-type / --output-type override it. A directory or glob of shards in gives a directory of
 shards out. Run 'mmloom formats' for every format and its options.
 """
+
+
+def default_cores() -> int:
+    from .engine.local import default_workers
+
+    return default_workers()
 
 
 def _formats_text(verbose: bool = True) -> str:
@@ -74,7 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE",
                    help="a format option; VALUE is read as JSON when it parses (false, 3, \"\\n\", null), "
                         "else as a plain string. Repeatable.")
-    c.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    c.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes that parse, convert and encode (default: the cores, "
+                        f"{default_cores()} here); output order is kept")
+    c.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this machine's cores (default); ray: Ray Data tasks, one per shard "
+                        "(pip install 'mmloom[ray]')")
+    c.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="Ray cluster to run on (default: $RAY_ADDRESS, else a local Ray started for the run)")
+    c.add_argument("--resume", action="store_true",
+                   help="for a set of shards: skip the shards an interrupted run completed (same options "
+                        "needed) and redo the rest")
     c.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="fail: stop at the first bad record (default); skip: go on and write each bad "
                         "record with its reason to OUTPUT.rejects.jsonl")
@@ -101,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmloom: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("mmloom: interrupted; no partial output was kept", file=sys.stderr)
+        print("mmloom: interrupted; no partial file was kept (for a set of shards, --resume goes on "
+              "from where this run stopped)", file=sys.stderr)
         return 130
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
@@ -115,13 +134,23 @@ def _dispatch(args: Any) -> int:
         return 0
     if args.command == "convert":
         from .engine.convert import make_plan
-        from .engine.local import run
 
-        if args.workers < 1:
+        if args.workers is not None and args.workers < 1:
             raise MmloomError("--workers must be at least 1")
+        if args.ray_address and args.engine != "ray":
+            raise MmloomError("--ray-address goes with --engine ray")
         plan = make_plan(args.src, args.dst, parse_opt_pairs(args.opt))
-        report = run(plan, args.input, args.output, workers=args.workers, on_error=args.on_error,
-                     quiet=args.quiet, input_type=args.input_type, output_type=args.output_type)
+        common = dict(on_error=args.on_error, quiet=args.quiet, input_type=args.input_type,
+                      output_type=args.output_type, resume=args.resume)
+        if args.engine == "ray":
+            from .engine.ray import run_ray
+
+            report = run_ray(plan, args.input, args.output, address=args.ray_address, workers=args.workers,
+                             **common)
+        else:
+            from .engine.local import run
+
+            report = run(plan, args.input, args.output, workers=args.workers, **common)
         if not args.quiet:
             print(f"mmloom: {report.summary()}", file=sys.stderr)
             for out in report.outputs[:5]:

@@ -1,30 +1,40 @@
-"""The local engine: shards in, shards out, in this process or in worker processes.
+"""The local engine: shards in, shards out, on all the cores of this machine.
 
-Records are read in the main process, converted and encoded in batches by the workers (or inline
-for one worker), and written back in input order. Output goes to temporary names and is renamed
-when each shard is complete.
+The main process reads each input as raw slabs of whole records (io/split.py), hands them to worker
+processes, which parse, convert and encode them (engine/work.py), and writes their output in input
+order. At most a few slabs per worker are in flight, so memory stays bounded whatever the input
+size. Output goes to temporary names and is renamed when each shard is complete; a sharded run keeps
+a journal so that ``--resume`` skips the shards already done (engine/resume.py).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from ..errors import InputError, MmloomError, RecordError, UsageError
 from ..formats.base import SkipRecord
 from ..io.files import detect_type, expand_inputs, shard_output_name, split_compression
-from ..io.readers import Item, Reader, open_reader  # noqa: F401
-from ..io.writers import JsonLinesWriter, Writer, dumps, open_writer
+from ..io.split import JsonArraySource, RecordSource, Slab, Source, open_source
+from ..io.writers import JsonLinesWriter, Writer, open_writer
 from ..progress import Progress
-from .convert import Plan, convert_one
+from .convert import Plan
+from .resume import Journal, remove_stale_temps
+from .work import Done, Problem, Workers, convert_slab
 
-BATCH = 512
+IN_FLIGHT_PER_WORKER = 3  # slabs queued per worker: enough to keep it busy, few enough to bound memory
+SMALL_INPUT = 2 << 20  # below this many bytes in all, worker processes cost more than they give
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass
@@ -37,76 +47,55 @@ class Report:
     seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
     rejects_files: list[str] = field(default_factory=list)
+    shards_resumed: int = 0  # shards a --resume run found done and skipped
 
     def summary(self) -> str:
         rate = self.records_in / self.seconds if self.seconds > 0 else 0.0
         mb = self.bytes_in / 1e6 / self.seconds if self.seconds > 0 else 0.0
         text = (f"{self.records_in} records in, {self.records_out} out in {self.seconds:.1f}s "
                 f"({rate:,.0f} records/s, {mb:.1f} MB/s)")
+        if self.shards_resumed:
+            text += f"; {self.shards_resumed} shards already done were skipped"
         if self.rejected or self.skipped_by_format:
             text += f"; {self.rejected + self.skipped_by_format} rejected, see {', '.join(self.rejects_files)}"
         return text
 
 
-# -- worker side -------------------------------------------------------------------------------
-
-_PLAN: Plan | None = None
-
-
-def _init_worker(plan: Plan) -> None:
-    global _PLAN
-    _PLAN = plan
-
-
-def _work(job: tuple[dict[str, Any], list[tuple[int, int | None, Any]]]
-          ) -> list[tuple[int, int | None, Any, bytes | None, Exception | None]]:
-    """Convert and encode a batch; errors travel back as values so order and context survive.
-    ``context`` holds ``_input_path`` (the file being read, as given: formats that resolve media
-    relative to it need it) and, for container formats (WavCaps), ``_header``: the enclosing JSON
-    object's other keys."""
-    assert _PLAN is not None
-    context, batch = job
-    _PLAN.src_opts.update(context)
-    out = []
-    for index, line, record in batch:
-        if isinstance(record, _ReadFailure):
-            out.append((index, line, record, None, None))
-            continue
-        try:
-            result = convert_one(_PLAN, record)
-            out.append((index, line, record, None if result is None else dumps(result), None))
-        except MmloomError as exc:
-            out.append((index, line, record, None, exc))
-    return out
+@dataclass(frozen=True)
+class ShardJob:
+    in_path: str
+    in_type: str
+    out_path: str
+    out_type: str
+    # a part of a bigger file (engine/ray.py splits big JSON arrays): errors name that file, and
+    # the record index there, of which this part starts at base_index
+    origin: str | None = None
+    base_index: int = 0
 
 
-# -- main side ---------------------------------------------------------------------------------
-
-def _batches(reader: Reader, in_path: str) -> Iterator[tuple[dict[str, Any], list[tuple[int, int | None, Any]]]]:
-    header = getattr(reader, "header", None) if getattr(reader, "records_key", None) else None
-
-    def context() -> dict[str, Any]:
-        ctx: dict[str, Any] = {"_input_path": in_path}
-        if header is not None:
-            ctx["_header"] = dict(header)
-        return ctx
-
-    batch: list[tuple[int, int | None, Any]] = []
-    for item in reader:
-        if item.error is not None:
-            batch.append((item.index, item.line, _ReadFailure(item)))
-        else:
-            batch.append((item.index, item.line, item.record))
-        if len(batch) >= BATCH:
-            yield context(), batch
-            batch = []
-    if batch:
-        yield context(), batch
-
-
-@dataclass
-class _ReadFailure:
-    item: Item
+def plan_jobs(plan: Plan, input_spec: str, output: str, input_type: str | None = None,
+              output_type: str | None = None) -> tuple[list[ShardJob], bool]:
+    """Each input file with its output file; the flag says whether the input is a set of shards."""
+    inputs, sharded = expand_inputs(input_spec)
+    jobs = []
+    if sharded:
+        if os.path.exists(output) and not os.path.isdir(output):
+            raise UsageError(f"{output}: a set of input shards needs an output directory, and this is a file")
+        out_type = output_type or plan.dst.file_types[0]
+        for path in inputs:
+            _, comp = split_compression(path)
+            jobs.append(ShardJob(path, detect_type(path, input_type),
+                                 os.path.join(output, shard_output_name(path, out_type, comp)), out_type))
+    else:
+        path = inputs[0]
+        if os.path.isdir(output):
+            out_type = output_type or plan.dst.file_types[0]
+            output = os.path.join(output, shard_output_name(path, out_type))
+        jobs.append(ShardJob(path, detect_type(path, input_type), output, detect_type(output, output_type)))
+    for job in jobs:
+        if os.path.abspath(job.in_path) == os.path.abspath(job.out_path):
+            raise UsageError(f"{job.out_path}: the output would overwrite the input")
+    return jobs, sharded
 
 
 def run(
@@ -114,28 +103,46 @@ def run(
     input_spec: str,
     output: str,
     *,
-    workers: int = 1,
+    workers: int | None = 1,
     on_error: str = "fail",
     quiet: bool = False,
     input_type: str | None = None,
     output_type: str | None = None,
+    resume: bool = False,
 ) -> Report:
     if on_error not in ("fail", "skip"):
         raise UsageError(f"--on-error takes fail or skip, not {on_error!r}")
-    inputs, sharded = expand_inputs(input_spec)
-    jobs = _plan_outputs(plan, inputs, sharded, output, input_type, output_type)
+    workers = workers or default_workers()
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    jobs, sharded = plan_jobs(plan, input_spec, output, input_type, output_type)
+    journal = Journal(output, plan, resume) if sharded else None
     report = Report()
     progress = Progress(enabled=not quiet)
     start = time.perf_counter()
-    pool = None
-    if workers > 1:
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(plan,))
-    else:
-        _init_worker(plan)
+    if sum(os.path.getsize(j.in_path) for j in jobs) < SMALL_INPUT:
+        workers = 1
+    if plan.src.open_reader is not None or plan.dst.open_writer is not None:
+        workers = 1  # such a format keeps per-run state (an index of its other files) in this process
+    pool = Workers(plan, workers) if workers > 1 else None
     try:
-        for in_path, in_type, out_path, out_type in jobs:
-            _run_shard(plan, in_path, in_type, out_path, out_type, on_error, pool, report, progress)
+        for job in jobs:
+            if journal is not None and journal.is_done(job.in_path, job.out_path):
+                report.shards_resumed += 1
+                report.outputs.append(job.out_path)
+                continue
+            remove_stale_temps(job.out_path)
+            before = (report.records_in, report.records_out, report.rejected + report.skipped_by_format)
+            rejects = convert_shard(plan, job, on_error, pool, workers, report, progress)
+            if journal is not None:
+                counts = {"records_in": report.records_in - before[0], "records_out": report.records_out - before[1],
+                          "rejected": report.rejected + report.skipped_by_format - before[2]}
+                journal.record(job.in_path, job.out_path, counts, rejects)
+        if journal is not None:
+            journal.finish()
+        if pool is not None:
+            pool.close()
+            pool = None
     finally:
         if pool is not None:
             pool.terminate()
@@ -144,105 +151,159 @@ def run(
     return report
 
 
-def _plan_outputs(plan: Plan, inputs: list[str], sharded: bool, output: str,
-                  input_type: str | None, output_type: str | None) -> list[tuple[str, str, str, str]]:
-    jobs = []
-    if sharded:
-        if os.path.exists(output) and not os.path.isdir(output):
-            raise UsageError(f"{output}: a set of input shards needs an output directory, and this is a file")
-        out_type = output_type or plan.dst.file_types[0]
-        for path in inputs:
-            _, comp = split_compression(path)
-            jobs.append((path, detect_type(path, input_type), os.path.join(output, shard_output_name(path, out_type, comp)), out_type))
-    else:
-        path = inputs[0]
-        if os.path.isdir(output):
-            out_type = output_type or plan.dst.file_types[0]
-            output = os.path.join(output, shard_output_name(path, out_type))
-        jobs.append((path, detect_type(path, input_type), output, detect_type(output, output_type)))
-    for in_path, _, out_path, _ in jobs:
-        if os.path.abspath(in_path) == os.path.abspath(out_path):
-            raise UsageError(f"{out_path}: the output would overwrite the input")
-    return jobs
+def _submitter(plan: Plan, pool: Workers | None, workers: int) -> tuple[Callable[[tuple[Slab, str]], Any], int]:
+    """How slabs are handed out, and how many may be in flight."""
+    if pool is None:
+        return (lambda job: _Ready(convert_slab(plan, *job))), 1
+    return pool.submit, workers * IN_FLIGHT_PER_WORKER
 
 
-def _run_shard(plan: Plan, in_path: str, in_type: str, out_path: str, out_type: str, on_error: str,
-               pool: Any, report: Report, progress: Progress) -> None:
-    src_container = plan.src.container
+@dataclass
+class _Ready:
+    done: Done
+
+    def get(self) -> Done:
+        return self.done
+
+
+def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None, workers: int, report: Report,
+                  progress: Progress) -> str | None:
+    """Convert one file into one output file; returns the rejects file written, if any."""
     dst_container = plan.dst.container
-    if plan.src.open_reader is not None:
-        reader = plan.src.open_reader(in_path, plan.src_opts)
+    src_container = plan.src.container
+    records_key = src_container.records_key if src_container and job.in_type == "json" else None
+    # worker processes read the raw slabs of a plain file themselves: they get where the bytes are
+    if plan.src.open_reader is not None:  # a format whose data is a set of files reads itself
+        source: Source = RecordSource(job.in_path, job.in_type, reader=plan.src.open_reader(job.in_path, plan.src_opts))
     else:
-        reader = open_reader(in_path, in_type, src_container.records_key if src_container and in_type == "json" else None)
+        source = open_source(job.in_path, job.in_type, records_key, by_reference=pool is not None)
+    context = {"_input_path": job.origin or job.in_path}
     header = None
     # Keys a container format's records hold for the enclosing object (WavCaps'
-    # num_captions_per_audio): taken off each record written into the container, the last
+    # num_captions_per_audio): taken off each record written into the container; the last
     # record's values build the header.
-    header_keys = dst_container.header_keys if dst_container and out_type == "json" else ()
+    header_keys = dst_container.header_keys if dst_container and job.out_type == "json" else ()
     last_head: dict[str, Any] = {}
     if dst_container and dst_container.header:
-        hdr, dopts = dst_container.header, plan.dst_opts
-        header = lambda last: hdr({**(last or {}), **last_head} if header_keys else last, dopts)  # noqa: E731
+        make_header, dst_opts = dst_container.header, plan.dst_opts
+        header = lambda last: make_header({**(last or {}), **last_head} if header_keys else last,  # noqa: E731
+                                          dst_opts)
     if plan.dst.open_writer is not None:
-        writer = plan.dst.open_writer(out_path, plan.dst_opts)
+        writer = plan.dst.open_writer(job.out_path, plan.dst_opts)
     else:
-        writer = open_writer(out_path, out_type,
-                             dst_container.records_key if dst_container and out_type == "json" else None, header,
-                             plan.dst.arrow_schema)
-    rejects: Writer | None = None
-    rejects_path = out_path + ".rejects.jsonl"
+        writer = open_writer(job.out_path, job.out_type,
+                             dst_container.records_key if dst_container and job.out_type == "json" else None,
+                             header, plan.dst.arrow_schema)
+    frame = "rows" if header_keys else writer.frame
+    sink = _Sink(job.origin or job.in_path, job.out_path + ".rejects.jsonl", on_error, report,
+                 keep_lines=job.origin is None)
+    submit, limit = _submitter(plan, pool, workers)
+    in_flight: deque[Any] = deque()
+    index = job.base_index  # records of this file handled so far
     try:
-        batches = _batches(reader, in_path)
-        results = pool.imap(_work, batches, chunksize=1) if pool else map(_work, batches)
-        for batch_result in results:
-            for index, line, record, data, error in batch_result:
-                report.records_in += 1
-                if isinstance(record, _ReadFailure):
-                    error, record = record.item.error, None
-                if error is None:
-                    if data is not None:
-                        if header_keys:
-                            data = _take_header_keys(data, header_keys, last_head)
-                        writer.write_encoded(data)
-                        report.records_out += 1
-                    continue
-                if isinstance(error, RecordError):
-                    error.locate(in_path, index, line)
-                    if error.record_id is None and isinstance(record, dict):
-                        error.record_id = record.get("id")
-                skip_by_design = isinstance(error, SkipRecord)
-                if on_error == "fail" and not skip_by_design:
-                    raise error
-                if rejects is None:
-                    rejects = JsonLinesWriter(rejects_path)
-                rejects.write({"file": in_path, "index": index, "line": line, "error": str(error), "record": record})
-                if skip_by_design:
-                    report.skipped_by_format += 1
+        slabs: Iterator[Slab] = iter(source)
+        exhausted = False
+        while not exhausted or in_flight:
+            while not exhausted and len(in_flight) < limit:
+                slab = next(slabs, None)
+                if slab is None:
+                    exhausted = True
                 else:
-                    report.rejected += 1
-            progress.update(report.records_in, report.bytes_in + reader.bytes_read)
-        report.bytes_in += reader.bytes_read
+                    in_flight.append(submit((slab, frame, context)))
+            if not in_flight:
+                break
+            done: Done = in_flight.popleft().get()
+            sink.problems(done.problems, index)
+            _write(writer, done, header_keys, last_head)
+            index += done.n_in
+            report.records_in += done.n_in
+            report.records_out += done.n_out
+            if done.resume_offset is not None:
+                # the fast array path met a slice it cannot vouch for: what was handed out after it
+                # is void; the streaming parser reads on from that record
+                for stale in in_flight:
+                    try:
+                        stale.get()  # read (pipes stay in step), and drop
+                    except MmloomError:
+                        pass
+                in_flight.clear()
+                assert isinstance(source, JsonArraySource)
+                close = getattr(slabs, "close", None)
+                if close is not None:
+                    close()
+                slabs = source.read_on_from(done.resume_offset, index)
+                exhausted = False
+            progress.update(report.records_in, report.bytes_in + source.bytes_read)
+        report.bytes_in += source.bytes_read
         writer.commit()
-        report.outputs.append(out_path)
-        if rejects is not None:
-            rejects.commit()
-            report.rejects_files.append(rejects_path)
+        report.outputs.append(job.out_path)
+        return sink.commit()
     except BaseException:
         writer.abort()
-        if rejects is not None:
-            rejects.abort()
+        sink.abort()
         raise
 
 
-def _take_header_keys(data: bytes, keys: tuple[str, ...], last_head: dict[str, Any]) -> bytes:
-    record = orjson.loads(data)
-    if not isinstance(record, dict) or not any(k in record for k in keys):
-        return data
-    last_head.clear()
-    for key in keys:
-        if key in record:
-            last_head[key] = record.pop(key)
-    return dumps(record)
+def _write(writer: Writer, done: Done, header_keys: tuple[str, ...] = (), last_head: dict[str, Any] | None = None
+           ) -> None:
+    if done.rows is not None:
+        for row in done.rows:
+            if header_keys and isinstance(row, dict) and any(k in row for k in header_keys):
+                assert last_head is not None
+                last_head.clear()
+                row = dict(row)
+                for key in header_keys:
+                    if key in row:
+                        last_head[key] = row.pop(key)
+            writer.write(row)
+    elif done.n_out:
+        writer.write_block(done.blob, done.n_out, done.last)
 
 
-__all__ = ["Report", "run", "InputError"]
+class _Sink:
+    """Where records that were not converted go: an error (``--on-error fail``) or the rejects file."""
+
+    def __init__(self, in_path: str, rejects_path: str, on_error: str, report: Report, keep_lines: bool = True):
+        self.in_path = in_path
+        self.rejects_path = rejects_path
+        self.on_error = on_error
+        self.report = report
+        self.keep_lines = keep_lines  # False for a part of a JSON array: its lines are not the file's
+        self.rejects: Writer | None = None
+
+    def problems(self, problems: list[Problem], base: int) -> None:
+        for p in problems:
+            index = base + p.rel_index
+            line = p.line if self.keep_lines else None
+            error = p.error
+            if isinstance(error, str):
+                error = InputError(f"invalid JSON: {error}", file=self.in_path, line=line, index=index)
+            elif isinstance(error, RecordError):
+                error.locate(self.in_path, index, line)
+                if error.record_id is None and isinstance(p.record, dict):
+                    error.record_id = p.record.get("id")
+            skip_by_design = isinstance(error, SkipRecord)
+            if self.on_error == "fail" and not skip_by_design:
+                raise error
+            if self.rejects is None:
+                self.rejects = JsonLinesWriter(self.rejects_path)
+            self.rejects.write({"file": self.in_path, "index": index, "line": line, "error": str(error),
+                                "record": p.record})
+            if skip_by_design:
+                self.report.skipped_by_format += 1
+            else:
+                self.report.rejected += 1
+
+    def commit(self) -> str | None:
+        if self.rejects is None:
+            return None
+        self.rejects.commit()
+        self.report.rejects_files.append(self.rejects_path)
+        return self.rejects_path
+
+    def abort(self) -> None:
+        if self.rejects is not None:
+            self.rejects.abort()
+
+
+__all__ = ["Report", "ShardJob", "convert_shard", "default_workers", "plan_jobs", "run", "InputError"]

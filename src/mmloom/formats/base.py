@@ -23,8 +23,11 @@ ToUnified = Callable[[Any, Options], Sample]
 FromUnified = Callable[[Sample, Options], Any]
 
 
+_DEFAULT = Tokens()
+
+
 def default_tokens(opts: Mapping[str, Any]) -> Tokens:
-    t = Tokens()
+    t = _DEFAULT
     return Tokens(
         image=opts.get("image_special_token", t.image),
         audio=opts.get("audio_special_token", t.audio),
@@ -101,10 +104,9 @@ def chunked(parts: list[list[Any]], sep: str, add_eoc: bool) -> list[Any]:
 
     if not parts:
         return [Chunk([Text(" ")], closed=True)] if add_eoc else []
-    chunks = []
-    for k, pieces in enumerate(parts):
-        lead = [Text(sep)] if k and sep else []
-        chunks.append(Chunk(lead + list(pieces) + [Text(" ")], closed=True))
+    chunks = [Chunk([*parts[0], Text(" ")], closed=True)]
+    for pieces in parts[1:]:
+        chunks.append(Chunk([Text(sep), *pieces, Text(" ")] if sep else [*pieces, Text(" ")], closed=True))
     if not add_eoc:
         chunks[-1].pieces.pop()
         chunks[-1].closed = False

@@ -10,6 +10,7 @@ to the original record.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import zlib
@@ -24,6 +25,9 @@ from .base import Format, chunked, default_tokens, require
 IMAGE_TOKEN = "<image>"
 EOC = Tokens().eoc
 DEFAULT_KEYS = ("id", "image", "conversations")
+# the key orders a record has when it holds nothing but (some of) the default keys, in their order
+_PLAIN_KEY_ORDERS = frozenset(tuple(k for k, keep in zip(DEFAULT_KEYS, mask, strict=True) if keep)
+                              for mask in itertools.product((True, False), repeat=len(DEFAULT_KEYS)))
 LETTERS = re.compile(r"[A-Za-z]*\Z")
 MARKER_LIKE = re.compile(r"\[\[[A-Za-z]*\]\]: ")
 
@@ -61,6 +65,8 @@ def _check_read(opts: Options) -> Options:
 
 
 def _value_pieces(value: str, token: str) -> list[Piece]:
+    if not token or token not in value:
+        return [Text(value)] if value else []
     pieces: list[Piece] = []
     parts = value.split(token) if token else [value]
     for i, part in enumerate(parts):
@@ -71,8 +77,12 @@ def _value_pieces(value: str, token: str) -> list[Piece]:
     return pieces
 
 
+_MARKERS = {"human": "[[human]]: ", "gpt": "[[gpt]]: "}
+
+
 def _marker(role: str) -> str:
-    return f"[[{role}]]: "
+    marker = _MARKERS.get(role)
+    return marker if marker is not None else f"[[{role}]]: "
 
 
 def to_unified(record: Any, opts: Options) -> Sample:
@@ -85,6 +95,11 @@ def to_unified(record: Any, opts: Options) -> Sample:
             field="conversations", record_id=rid)
     turns = []
     for i, turn in enumerate(convs):
+        if type(turn) is dict:  # the usual case, checked without building the field name
+            role, value = turn.get("from"), turn.get("value")
+            if type(role) is str and type(value) is str:
+                turns.append((role, value))
+                continue
         where = f"conversations[{i}]"
         if not isinstance(turn, dict):
             raise RecordError(f"must be an object with 'from' and 'value', not {type(turn).__name__}", field=where, record_id=rid)
@@ -138,8 +153,8 @@ def to_unified(record: Any, opts: Options) -> Sample:
         if opts.only_keep_caption:
             rounds.append([Media("image"), Text(sep)] + _value_pieces(g_val, tok))
         else:
-            rounds.append([Role(h_role, _marker(h_role))] + h_pieces + [Text(sep), Role(g_role, _marker(g_role))]
-                          + _value_pieces(g_val, tok))
+            rounds.append([Role(h_role, _marker(h_role)), *h_pieces, Text(sep), Role(g_role, _marker(g_role)),
+                           *_value_pieces(g_val, tok)])
 
     chunks = _layout(rounds, sep, opts.split_chunk, opts.add_eoc_at_last)
     sample = Sample(chunks=chunks, media={"image": images},
@@ -183,15 +198,17 @@ def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, 
         carry["id"] = rid
     if "image" in record and (record["image"] in ("", None) or isinstance(record["image"], list)):
         carry["image"] = record["image"]
-    keys = list(record.keys())
-    if keys != [k for k in DEFAULT_KEYS if k in record]:
-        carry["keys"] = keys
-    extra = {k: v for k, v in record.items() if k not in DEFAULT_KEYS}
-    if extra:
-        carry["extra"] = extra
+    if tuple(record) not in _PLAIN_KEY_ORDERS:  # else neither other keys nor another order
+        keys = list(record.keys())
+        if keys != [k for k in DEFAULT_KEYS if k in record]:
+            carry["keys"] = keys
+        extra = {k: v for k, v in record.items() if k not in DEFAULT_KEYS}
+        if extra:
+            carry["extra"] = extra
     turn_extra = {}
     for i, turn in enumerate(record["conversations"]):
-        if list(turn.keys()) != ["from", "value"]:
+        # every turn has "from" and "value" (checked when reading): two keys, "from" first, is the plain turn
+        if len(turn) != 2 or next(iter(turn)) != "from":
             turn_extra[str(i)] = {"keys": list(turn.keys()),
                                   "extra": {k: v for k, v in turn.items() if k not in ("from", "value")}}
     if turn_extra:
@@ -202,8 +219,8 @@ def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, 
         carry["questions"] = [[turns[2 * r][0], turns[2 * r][1], turns[2 * r + 1][0]] for r in range(len(turns) // 2)]
     # the markers split the text back into these turns only if no value (with what reading glues
     # around it) looks like a marker, and every role is one the marker pattern reads
-    ambiguous = any(not LETTERS.match(r) for r, _ in turns) or (
-        any("[[" in v for _, v in turns) and len(MARKER_LIKE.findall(sample.text(tokens))) != len(turns))
+    ambiguous = _odd_role(turns) or (
+        _has_brackets(turns) and len(MARKER_LIKE.findall(sample.text(tokens))) != len(turns))
     if opts.only_keep_caption:
         # "token + separator + answer" rounds joined by the separator: only spans split them safely
         ambiguous = len(turns) > 2
@@ -214,6 +231,21 @@ def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, 
             carry["roles"] = [r for r, _ in turns]
         carry["crc"] = zlib.crc32(sample.text(tokens).encode())
     return carry
+
+
+def _odd_role(turns: list[tuple[str, str]]) -> bool:
+    """A role the marker pattern does not read back (a plain loop: this runs for every record)."""
+    for role, _ in turns:
+        if role not in _MARKERS and not LETTERS.match(role):
+            return True
+    return False
+
+
+def _has_brackets(turns: list[tuple[str, str]]) -> bool:
+    for _, value in turns:
+        if "[[" in value:
+            return True
+    return False
 
 
 def _spans(turns: list[tuple[str, str]], sides: list[str], opts: Options, tokens: Tokens) -> list[int]:
@@ -247,7 +279,15 @@ def _flatten(sample: Sample) -> list[Any]:
 
 
 def _render(pieces: list[Any], tokens: Tokens) -> str:
-    return "".join(tokens.eoc if p is _Eoc else render_pieces([p], tokens) for p in pieces)
+    out = []
+    for p in pieces:
+        if type(p) is Text:
+            out.append(p.text)
+        elif p is _Eoc:
+            out.append(tokens.eoc)
+        else:
+            out.append(render_pieces([p], tokens))
+    return "".join(out)
 
 
 def _turns_by_markers(sample: Sample, tokens: Tokens, rid: Any, empty_text: str | None = None
@@ -365,7 +405,8 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
         sample = djcodec.retokenize(sample, tokens, written_with)
         tokens = written_with
     rid = sample.fields.get("id")
-    text = sample.text(tokens)
+    # the whole text is needed only to check it or to cut it by spans
+    text = sample.text(tokens) if "crc" in carry or "spans" in carry or layout.get("caption") else ""
     unchanged = "crc" not in carry or zlib.crc32(text.encode()) == carry["crc"]
     values: list[tuple[str, str]] | None = None
     if layout.get("caption"):

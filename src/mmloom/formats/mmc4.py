@@ -91,7 +91,8 @@ def to_unified(record: Any, opts: Options) -> Sample:
     sep = opts.sent_separator
     image_dir = opts.image_dir or ""
     ordered = sorted(infos, key=lambda info: info["matched_text_index"])  # stable, as Data-Juicer's
-    images = [posixpath.join(image_dir, info["image_name"]) for info in ordered]
+    images = ([posixpath.join(image_dir, info["image_name"]) for info in ordered] if image_dir
+              else [info["image_name"] for info in ordered])  # joining onto "" changes nothing
     sides = _sides(record, len(sentences), opts)
     replay = "_sides" in opts
     parts: list[list[Piece]] = []

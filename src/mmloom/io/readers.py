@@ -29,21 +29,24 @@ class Item:
 class _Counting(io.RawIOBase):
     """Counts the bytes handed to a parser, for progress and error positions."""
 
-    def __init__(self, raw: Any):
+    def __init__(self, raw: Any, count: int = 0, prefix: bytes = b""):
         self.raw = raw
-        self.count = 0
+        self.count = count
+        self.prefix = prefix  # handed out first and not counted (a "[" to resume inside an array)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        data = self.raw.read(len(b))
+        data = self.read(len(b))
         n = len(data)
         b[:n] = data
-        self.count += n
         return n
 
     def read(self, size: int = -1) -> bytes:
+        if self.prefix:
+            data, self.prefix = self.prefix, b""
+            return data
         data = self.raw.read(size)
         self.count += len(data)
         return data
@@ -51,6 +54,17 @@ class _Counting(io.RawIOBase):
     def close(self) -> None:
         self.raw.close()
         super().close()
+
+
+def skip_bytes(raw: Any, n: int) -> None:
+    if raw.seekable():
+        raw.seek(n)
+        return
+    while n > 0:  # a compressed stream: decompress and drop
+        got = len(raw.read(min(n, 1 << 20)))
+        if not got:
+            break
+        n -= got
 
 
 class Reader:
@@ -94,11 +108,15 @@ class JsonArrayReader(Reader):
     ``header`` as soon as they have been read (keys before the array are there before the first
     record)."""
 
-    def __init__(self, path: str, records_key: str | None = None):
+    def __init__(self, path: str, records_key: str | None = None, start: int = 0, base_index: int = 0):
         self.path = path
         self.records_key = records_key
         self.header: dict[str, Any] = {}
         self._counter: _Counting | None = None
+        # start: the position of a record inside the (top-level) array, to read on from there as
+        # record number base_index (where the fast splitter stopped)
+        self.start = start
+        self.base_index = base_index
 
     @property
     def bytes_read(self) -> int:  # type: ignore[override]
@@ -106,12 +124,16 @@ class JsonArrayReader(Reader):
 
     def __iter__(self) -> Iterator[Item]:
         raw = open_read(self.path)
-        head = raw.peek(3)[:3] if hasattr(raw, "peek") else b""
-        if head == b"\xef\xbb\xbf":
-            raw.read(3)
-        self._counter = _Counting(raw)
+        if self.start:
+            skip_bytes(raw, self.start)
+            self._counter = _Counting(raw, self.start, b"[")
+        else:
+            head = raw.peek(3)[:3] if hasattr(raw, "peek") else b""
+            if head == b"\xef\xbb\xbf":
+                raw.read(3)
+            self._counter = _Counting(raw)
         stream = io.BufferedReader(self._counter, 1 << 16)
-        index = 0
+        index = self.base_index
         try:
             if self.records_key is None:
                 for record in ijson.items(stream, "item", use_float=True):
@@ -127,7 +149,7 @@ class JsonArrayReader(Reader):
             ) from None
         finally:
             stream.close()
-        if self.records_key is None and index == 0:
+        if self.records_key is None and index == 0 and not self.start:
             self._check_is_array()
 
     def _check_is_array(self) -> None:

@@ -32,6 +32,8 @@ def dumps(value: Any) -> bytes:
 class Writer:
     path: str
     count: int = 0
+    # how workers hand records over (see engine/work.py): "lines", "array" (encoded) or "rows"
+    frame = "rows"
 
     def __init__(self, path: str):
         self.path = path
@@ -45,6 +47,10 @@ class Writer:
 
     def write_encoded(self, data: bytes) -> None:
         """Write a record already encoded by ``encode`` (workers encode in parallel)."""
+        raise NotImplementedError
+
+    def write_block(self, blob: bytes, count: int, last: bytes | None) -> None:
+        """Write ``count`` records encoded and framed by a worker (``frame``); ``last`` is the last."""
         raise NotImplementedError
 
     @staticmethod
@@ -68,6 +74,8 @@ class Writer:
 
 
 class JsonLinesWriter(Writer):
+    frame = "lines"
+
     def __init__(self, path: str):
         super().__init__(path)
         self.f = open_write(self.tmp_with_compression())
@@ -87,6 +95,10 @@ class JsonLinesWriter(Writer):
         self.f.write(data + b"\n")
         self.count += 1
 
+    def write_block(self, blob: bytes, count: int, last: bytes | None) -> None:
+        self.f.write(blob)
+        self.count += count
+
     def _close(self) -> None:
         if not self.f.closed:
             self.f.close()
@@ -96,6 +108,8 @@ class JsonArrayWriter(Writer):
     """``[`` records one per line ``]``, streamed. With a container, the records go under its key
     and the header keys (computed from the last record) come first: the records are spooled to a
     temporary file and copied in behind the header at commit."""
+
+    frame = "array"
 
     def __init__(self, path: str, records_key: str | None = None,
                  header: Callable[[Any], dict[str, Any]] | None = None):
@@ -120,6 +134,15 @@ class JsonArrayWriter(Writer):
         self.f.write((b"\n" if self.count == 0 else b",\n") + data)
         self.last_encoded = data
         self.count += 1
+
+    def write_block(self, blob: bytes, count: int, last: bytes | None) -> None:
+        if not count:
+            return
+        self.f.write(b"\n" if self.count == 0 else b",\n")
+        self.f.write(blob)
+        self.last = None
+        self.last_encoded = last or b""
+        self.count += count
 
     def _close(self) -> None:
         if self.f.closed:
