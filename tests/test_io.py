@@ -12,7 +12,7 @@ import pytest
 from helpers import GOLDEN, strict_equal
 
 import mmloom
-from mmloom.errors import InputError
+from mmloom.errors import InputError, MmloomError
 from mmloom.io.readers import JsonArrayReader, JsonLinesReader, open_reader
 from mmloom.io.writers import open_writer
 
@@ -113,3 +113,23 @@ def test_read_api_yields_samples() -> None:
     assert roles == ["human", "gpt", "human", "gpt"]
     media = first.media_pieces("image")
     assert [m.path for m in media] == ["coco/train2017/000000033471.jpg"]
+
+
+def test_container_reader_refuses_a_plain_array_or_a_missing_key(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(RECORDS))
+    with pytest.raises(InputError, match="expected a JSON object holding the records under 'data'"):
+        list(JsonArrayReader(str(plain), records_key="data"))
+    nokey = tmp_path / "nokey.json"
+    nokey.write_text(json.dumps({"num_captions_per_audio": 1, "rows": RECORDS}))
+    with pytest.raises(InputError, match="no 'data' array"):
+        list(JsonArrayReader(str(nokey), records_key="data"))
+
+
+def test_csv_writer_refuses_new_columns_clearly(tmp_path: Path) -> None:
+    w = open_writer(str(tmp_path / "x.csv"), "csv")
+    w.write({"a": "1"})
+    with pytest.raises(MmloomError, match=r"record 1 has columns the first record has not \('b'\)"):
+        w.write({"a": "2", "b": "3"})
+    w.abort()
+    assert list(tmp_path.iterdir()) == []

@@ -167,7 +167,13 @@ class JsonArrayReader(Reader):
         header_key: str | None = None
         header_builder: ijson.ObjectBuilder | None = None
         index = 0
+        found = False
         for path, event, value in ijson.parse(stream, use_float=True):
+            if path == "" and event in ("start_array", "string", "number", "boolean", "null"):
+                raise InputError(f"expected a JSON object holding the records under {self.records_key!r}, "
+                                 f"not a top-level {event.replace('start_', '')}", file=self.path)
+            if path == self.records_key and event == "start_array":
+                found = True
             if builder is not None:
                 if path == prefix and event in ("end_map", "end_array"):
                     builder.event(event, value)
@@ -194,6 +200,8 @@ class JsonArrayReader(Reader):
                     header_builder = ijson.ObjectBuilder()
                 header_builder.event(event, value)
                 self.header[header_key] = header_builder.value
+        if not found:
+            raise InputError(f"the JSON object has no {self.records_key!r} array of records", file=self.path)
 
 
 class ParquetReader(Reader):

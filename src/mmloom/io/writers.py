@@ -275,9 +275,16 @@ class CsvWriter(Writer):
         self.writer: csv.DictWriter | None = None
 
     def write(self, record: Any) -> None:
+        if not isinstance(record, dict):
+            raise MmloomError(f"{self.path}: CSV rows must be JSON objects, not {type(record).__name__}")
         if self.writer is None:
             self.writer = csv.DictWriter(self.text, fieldnames=list(record.keys()))
             self.writer.writeheader()
+        extra = [k for k in record if k not in self.writer.fieldnames]
+        if extra:
+            raise MmloomError(
+                f"{self.path}: record {self.count} has columns the first record has not "
+                f"({', '.join(map(repr, extra))}); one CSV file holds one set of columns")
         self.writer.writerow(record)
         self.count += 1
 
