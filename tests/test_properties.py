@@ -13,8 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mmloom
+from mmloom.engine.convert import make_plan
+from mmloom.errors import MmloomError
+from mmloom.model import Chunk, Text
 
-FRAGMENTS = ["<image>", "<__dj__image>", "<|__dj__eoc|>", "[[gpt]]: ", "[[human]]: ", "[[x]]:", "\n", " ", "\t",
+FRAGMENTS = ["<image>", "<__dj__image>", "<|__dj__eoc|>", "<__dj__audio>", "<img>", "<eoc>", "[[gpt]]: ", "[[human]]: ", "[[x]]:", "\n", " ", "\t",
              "  ", "\n\n", "猫", "😌", "\\", '"', "\u2028", "[[", "]]: "]
 PIECE = st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12))
 TEXT = st.lists(PIECE, max_size=6).map("".join)
@@ -81,6 +84,71 @@ def test_llava_round_trip(record: dict[str, Any], opts: dict[str, Any]) -> None:
     assert strict_equal(back, record), first_difference(back, record)
     assert list(back) == list(record)
     assert [list(t) for t in back["conversations"]] == [list(t) for t in record["conversations"]]
+
+
+# reading options that decide whether llava's text can be written directly (see llava._text_sample)
+LLAVA_GLUE = st.sampled_from([
+    {}, {"sent_separator": " "}, {"sent_separator": "\n\n"}, {"add_eoc_at_last": False}, {"str_id": False},
+    {"image_special_token": "<img>"}, {"eoc_special_token": "<eoc>"}, {"sent_separator": "[x]"},
+    {"image_special_token": "[img]"}, {"sent_separator": ""},
+])
+
+
+def _merged(chunks: list[Chunk]) -> list[Chunk]:
+    """The chunks with adjacent text pieces joined and empty ones left out (how a parsed text cuts them)."""
+    out = []
+    for chunk in chunks:
+        pieces: list[Any] = []
+        for p in chunk.pieces:
+            if isinstance(p, Text) and not p.text:
+                continue
+            if isinstance(p, Text) and pieces and isinstance(pieces[-1], Text):
+                pieces[-1] = Text(pieces[-1].text + p.text)
+            else:
+                pieces.append(p)
+        out.append(Chunk(pieces, chunk.closed))
+    return out
+
+
+@SETTINGS
+@given(record=llava_records(), opts=LLAVA_GLUE)
+def test_llava_text_written_directly_equals_the_built_layout(record: dict[str, Any], opts: dict[str, Any]) -> None:
+    """llava -> dj writes the text directly when it can; the sample it gives has the chunks that
+    building them piece by piece gives (up to how adjacent text is cut), and the same Data-Juicer
+    record; and dj -> llava gives the same record from the text as from the chunks."""
+    plan = make_plan("llava", "dj", opts)
+    by_pieces = type(plan.src_opts)(plan.src_opts)
+    by_pieces["_as_text"] = False
+    built = _outcome(plan.src.to_unified, record, by_pieces)
+    direct = _outcome(plan.src.to_unified, record, plan.src_opts)
+    if isinstance(built, MmloomError) or isinstance(direct, MmloomError):
+        assert str(built) == str(direct)
+        return
+    dj = plan.dst.from_unified(direct, plan.dst_opts)
+    assert orjson.dumps(dj) == orjson.dumps(plan.dst.from_unified(built, plan.dst_opts))
+    assert _merged(direct.chunks) == _merged(built.chunks)
+
+    back = make_plan("dj", "llava", {k: v for k, v in opts.items() if k.endswith("_token")})
+    for carry in (True, False):
+        record_dj = dict(dj) if carry else {k: v for k, v in dj.items() if k != "__mmloom__"}
+        held = back.src.to_unified(record_dj, back.src_opts)
+        as_chunks = back.src.to_unified(record_dj, back.src_opts)
+        assert as_chunks.chunks is not None  # parsed now: the chunks are the sample from here on
+        assert held.held_text(back.src_opts["_tokens"]) == record_dj["text"]
+        from_text = _outcome(back.dst.from_unified, held, back.dst_opts)
+        from_chunks = _outcome(back.dst.from_unified, as_chunks, back.dst_opts)
+        if isinstance(from_text, MmloomError) or isinstance(from_chunks, MmloomError):
+            assert str(from_text) == str(from_chunks)
+        else:
+            assert orjson.dumps(from_text) == orjson.dumps(from_chunks)
+
+
+def _outcome(function: Any, *args: Any) -> Any:
+    """What the function returns, or the MmloomError it raises."""
+    try:
+        return function(*args)
+    except MmloomError as exc:
+        return exc
 
 
 @st.composite

@@ -53,7 +53,7 @@ def _splitter(image: str, audio: str, video: str, roles: bool = True) -> tuple[r
 # The role markers alone, for splitting: a literal "[[" starts each, which the regular expression
 # engine finds at memchr speed (an alternation of tokens and markers is tried at every character,
 # several times slower on long texts).
-_ROLE_SPLIT = re.compile(r"(\[\[([A-Za-z]*)\]\]:( ?))")
+ROLE_SPLITTER = re.compile(r"(\[\[([A-Za-z]*)\]\]:( ?))")
 
 
 @lru_cache(maxsize=64)
@@ -80,7 +80,7 @@ def _pieces(text: str, tokens: Tokens, roles: bool) -> list[Piece]:
     if media is None and by_token:
         return _parse_pieces_one_pattern(text, tokens, roles)
     # [text, marker, name, space, text, marker, name, space, text]: markers never overlap a token
-    parts = _ROLE_SPLIT.split(text) if roles else [text]
+    parts = ROLE_SPLITTER.split(text) if roles else [text]
     pieces: list[Piece] = []
     append = pieces.append
     for k in range(0, len(parts), 4):
@@ -131,6 +131,9 @@ def parse_text(text: str, tokens: Tokens) -> list[Chunk]:
     return chunks
 
 
+_MODALITY_OF_KEY = {key: modality for modality, key in MEDIA_KEYS.items()}
+
+
 def to_sample(record: dict[str, Any], tokens: Tokens) -> Sample:
     """Read a Data-Juicer record."""
     if not isinstance(record, dict):
@@ -139,11 +142,10 @@ def to_sample(record: dict[str, Any], tokens: Tokens) -> Sample:
     media: dict[str, list[Any]] = {}
     fields: dict[str, Any] = {}
     carry = None
-    media_key_to_modality = {v: k for k, v in MEDIA_KEYS.items()}
     for key, value in record.items():
         if key == TEXT_KEY:
             continue
-        modality = media_key_to_modality.get(key)
+        modality = _MODALITY_OF_KEY.get(key)
         if modality is not None and (isinstance(value, list) or text is not None):
             if not isinstance(value, list):
                 raise RecordError(f"must be a list of paths, not {type(value).__name__}", field=key)
@@ -152,16 +154,14 @@ def to_sample(record: dict[str, Any], tokens: Tokens) -> Sample:
             carry = value if isinstance(value, dict) else None
         else:
             fields[key] = value
-    if text is None:
-        # a dialog record (Data-Juicer's post-tuning tools copy a bare path as they find it: kept as
-        # an ordinary field above) shows its conversation as chunks; any other text-less record has none
-        chunks: list[Chunk] = dialog_chunks(record, media, tokens)
-    elif not isinstance(text, str):
+    if type(text) is str:
+        # held as its text: parsed into chunks only if a format asks for them
+        return Sample.of_text(text, tokens, media, fields, list(record), carry)
+    if text is not None:
         raise RecordError(f"must be a string, not {type(text).__name__}", field=TEXT_KEY)
-    else:
-        chunks = parse_text(text, tokens)
-    sample = Sample(chunks=chunks, media=media, fields=fields, order=list(record.keys()), carry=carry)
-    sample.has_text = text is not None
+    # a dialog record (Data-Juicer's post-tuning tools copy a bare path as they find it: kept as
+    # an ordinary field above) shows its conversation as chunks; any other text-less record has none
+    sample = Sample(dialog_chunks(record, media, tokens), media, fields, list(record), carry, has_text=False)
     assign_paths(sample)
     return sample
 

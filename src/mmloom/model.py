@@ -72,18 +72,69 @@ class Chunk:
         return [p for p in self.pieces if isinstance(p, Media)]
 
 
-@dataclass(slots=True)
 class Sample:
-    chunks: list[Chunk] = field(default_factory=list)
-    # modality -> paths, exactly as the record lists them; a modality absent here has no list key.
-    media: dict[str, list[Any]] = field(default_factory=dict)
-    # every other top-level field, in order (id, __dj__meta__, __dj__stats__ included)
-    fields: dict[str, Any] = field(default_factory=dict)
-    # top-level key order of the Data-Juicer record, "text" and media keys included; None: default
-    order: list[str] | None = None
-    carry: dict[str, Any] | None = None
-    # False for a Data-Juicer record that has no "text" key at all (kept absent on the way back)
-    has_text: bool = True
+    """A unified sample. It is held in one of two forms, which mean the same:
+
+    - as chunks of pieces (what a format builds when the structure matters to it), or
+    - as the Data-Juicer text it renders to, for given tokens (what a Data-Juicer record holds, and
+      what a format builds directly when its record needs nothing else). The chunks are parsed from
+      that text, and the media paths assigned to them, the first time ``chunks`` is read; from then on
+      the chunks are the sample (a caller may edit them), and the text is rendered from them.
+
+    A conversion that only passes the text on (dj -> dj, llava -> dj, dj -> llava for a record whose
+    turns the markers delimit) so never builds a piece: that per-record work was most of a run's time.
+    """
+
+    __slots__ = ("_chunks", "_text", "_tokens", "media", "fields", "order", "carry", "has_text")
+
+    def __init__(self, chunks: list[Chunk] | None = None, media: dict[str, list[Any]] | None = None,
+                 fields: dict[str, Any] | None = None, order: list[str] | None = None,
+                 carry: dict[str, Any] | None = None, has_text: bool = True):
+        self._chunks: list[Chunk] | None = [] if chunks is None else chunks
+        self._text: str | None = None
+        self._tokens: Tokens | None = None
+        # modality -> paths, exactly as the record lists them; a modality absent here has no list key.
+        self.media: dict[str, list[Any]] = {} if media is None else media
+        # every other top-level field, in order (id, __dj__meta__, __dj__stats__ included)
+        self.fields: dict[str, Any] = {} if fields is None else fields
+        # top-level key order of the Data-Juicer record, "text" and media keys included; None: default
+        self.order = order
+        self.carry = carry
+        # False for a Data-Juicer record that has no "text" key at all (kept absent on the way back)
+        self.has_text = has_text
+
+    @classmethod
+    def of_text(cls, text: str, tokens: Tokens, media: dict[str, list[Any]] | None = None,
+                fields: dict[str, Any] | None = None, order: list[str] | None = None,
+                carry: dict[str, Any] | None = None) -> Sample:
+        """The sample whose Data-Juicer text, written with ``tokens``, is ``text``."""
+        sample = cls(None, media, fields, order, carry)
+        sample._chunks = None
+        sample._text = text
+        sample._tokens = tokens
+        return sample
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        if self._chunks is None:
+            from .djcodec import assign_paths, parse_text  # djcodec builds on this module
+
+            self._chunks = parse_text(self._text, self._tokens)  # type: ignore[arg-type]
+            self._text = self._tokens = None
+            assign_paths(self)
+        return self._chunks
+
+    @chunks.setter
+    def chunks(self, chunks: list[Chunk]) -> None:
+        self._chunks = chunks
+        self._text = self._tokens = None
+
+    def held_text(self, tokens: Tokens) -> str | None:
+        """The text this sample is held as, if it is held as text written with these tokens."""
+        held = self._tokens
+        if held is not None and (held is tokens or held == tokens):
+            return self._text
+        return None
 
     @property
     def id(self) -> Any:
@@ -98,7 +149,19 @@ class Sample:
         return self.fields.get(STATS_KEY)
 
     def text(self, tokens: Tokens) -> str:
+        held = self.held_text(tokens)
+        if held is not None:
+            return held
         return "".join(c.render(tokens) + (tokens.eoc if c.closed else "") for c in self.chunks)
+
+    def has_media_piece(self, modality: str) -> bool:
+        """Whether the text holds a token of this modality (without parsing a held text that
+        cannot hold one)."""
+        if self._chunks is None:
+            token = self._tokens.of(modality)  # type: ignore[union-attr]
+            if not token or token not in self._text:  # type: ignore[operator]
+                return False
+        return bool(self.media_pieces(modality))
 
     def media_pieces(self, modality: str | None = None) -> list[Media]:
         return [
@@ -116,6 +179,19 @@ class Sample:
             lists.setdefault(p.modality, []).append(p.path)
         for modality, paths in lists.items():
             self.media[modality] = paths
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.chunks, self.media, self.fields, self.order, self.carry, self.has_text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sample) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        form = f"text={self._text!r}" if self._chunks is None else f"chunks={self._chunks!r}"
+        return (f"Sample({form}, media={self.media!r}, fields={self.fields!r}, order={self.order!r}, "
+                f"carry={self.carry!r}, has_text={self.has_text!r})")
 
 
 def render_pieces(pieces: list[Piece], tokens: Tokens) -> str:

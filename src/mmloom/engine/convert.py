@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import MmloomError, RecordError, UsageError
 from ..formats import get_format
-from ..formats.base import Format
+from ..formats.base import TOKENS_OPTION, Format, default_tokens
 from ..options import Options, resolve
 
 TOKEN_OPTION_NAMES = ("image_special_token", "audio_special_token", "video_special_token", "eoc_special_token")
@@ -60,6 +60,8 @@ def make_plan(src_name: str, dst_name: str, given: Mapping[str, Any] | None = No
         src_opts = src.prepare_read(src_opts)
     if dst.prepare_write:
         dst_opts = dst.prepare_write(dst_opts)
+    for opts in (src_opts, dst_opts):
+        opts.setdefault(TOKENS_OPTION, default_tokens(opts))
     return Plan(src, dst, src_opts, dst_opts)
 
 

@@ -26,7 +26,14 @@ FromUnified = Callable[[Sample, Options], Any]
 _DEFAULT = Tokens()
 
 
+# where a plan keeps the Tokens of its resolved options (made once, not for every record)
+TOKENS_OPTION = "_tokens"
+
+
 def default_tokens(opts: Mapping[str, Any]) -> Tokens:
+    cached = opts.get(TOKENS_OPTION)
+    if cached is not None:
+        return cached
     t = _DEFAULT
     return Tokens(
         image=opts.get("image_special_token", t.image),

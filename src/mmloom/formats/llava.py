@@ -10,6 +10,7 @@ to the original record.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import re
@@ -20,7 +21,7 @@ from .. import djcodec
 from ..errors import RecordError, UsageError
 from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens, render_pieces
 from ..options import Option, Options
-from .base import Format, chunked, default_tokens, require
+from .base import TOKENS_OPTION, Format, chunked, default_tokens, require
 
 IMAGE_TOKEN = "<image>"
 EOC = Tokens().eoc
@@ -61,7 +62,26 @@ WRITE_OPTIONS = (
 def _check_read(opts: Options) -> Options:
     if opts.image_broadcast and not opts.split_chunk:
         raise UsageError("option image_broadcast needs split_chunk=true (as in Data-Juicer's llava_to_dj)")
+    tokens = Tokens(image=opts.image_special_token, eoc=opts.eoc_special_token)
+    opts = type(opts)(opts)
+    opts[TOKENS_OPTION] = tokens
+    opts["_layout"] = _layout_carry(opts, tokens)
+    # the text can be written directly (see _text_sample) for the plain layout and glue that no
+    # token or marker can run across
+    opts["_as_text"] = (not (opts.split_chunk or opts.only_keep_caption) and _tame(tokens)
+                        and all(c in " \t\n" for c in opts.sent_separator))
     return opts
+
+
+def _tame(tokens: Tokens) -> bool:
+    """Tokens that are neither empty nor hold whitespace or brackets: no role marker, separator or
+    other token can then form one across the edge of a value, or overlap one."""
+    return _tame_strings(tokens.image, tokens.audio, tokens.video, tokens.eoc)
+
+
+@functools.lru_cache(maxsize=64)
+def _tame_strings(*tokens: str) -> bool:
+    return all(t and not any(c in t for c in "[] \t\n") for t in tokens)
 
 
 def _value_pieces(value: str, token: str) -> list[Piece]:
@@ -85,20 +105,22 @@ def _marker(role: str) -> str:
     return marker if marker is not None else f"[[{role}]]: "
 
 
-def to_unified(record: Any, opts: Options) -> Sample:
-    rid = require(record, "id")
-    tok, sep, eoc = opts.image_special_token, opts.sent_separator, opts.eoc_special_token
-    convs = require(record, "conversations", list, record_id=rid)
+def _valid_turns(convs: list[Any], rid: Any) -> tuple[list[tuple[str, str]], bool]:
+    """(role, value) of every turn, and whether every turn is a plain ``{"from", "value"}`` in
+    that order (else the carry keeps its keys)."""
     if len(convs) % 2:
         raise RecordError(
             f"has an odd number of turns ({len(convs)}); LLaVA turns come in (human, gpt) pairs",
             field="conversations", record_id=rid)
     turns = []
+    plain = True
     for i, turn in enumerate(convs):
         if type(turn) is dict:  # the usual case, checked without building the field name
             role, value = turn.get("from"), turn.get("value")
             if type(role) is str and type(value) is str:
                 turns.append((role, value))
+                if plain and (len(turn) != 2 or next(iter(turn)) != "from"):
+                    plain = False
                 continue
         where = f"conversations[{i}]"
         if not isinstance(turn, dict):
@@ -110,15 +132,50 @@ def to_unified(record: Any, opts: Options) -> Sample:
         if not isinstance(value, str):
             raise RecordError("must be a string" if "value" in turn else "is missing", field=f"{where}.value", record_id=rid)
         turns.append((role, value))
+        plain = False
+    return turns, plain
+
+
+def _first_side(turns: list[tuple[str, str]], tok: str, image: Any, rid: Any) -> str:
+    """Where the image token stands in the first human turn of a record with one image."""
+    first = turns[0][1] if turns else ""
+    if first.startswith(tok):
+        return "before"
+    if first.endswith(tok):
+        return "after"
+    raise RecordError(
+        f"the image token {tok!r} must open or close the first human turn "
+        f"(the record has an image, {image!r})", field="conversations[0].value", record_id=rid)
+
+
+def to_unified(record: Any, opts: Options) -> Sample:
+    rid = require(record, "id")
+    turns, plain_turns = _valid_turns(require(record, "conversations", list, record_id=rid), rid)
     image = record.get("image", "")
     has_image = image not in ("", None)
     multi = isinstance(image, list)
+    fields = {"id": str(rid) if opts.str_id else rid}
+    if opts.get("_as_text"):
+        if not has_image:
+            images = []
+        elif multi:
+            images = list(image) if turns else []
+        else:
+            if turns:
+                _first_side(turns, opts.image_special_token, image, rid)
+            images = [image] if turns else []
+        sample = _text_sample(turns, opts, images, fields)
+        if sample is not None:
+            if opts.lossless:
+                sample.carry = _carry(record, turns, plain_turns, rid, opts, [], sample, opts[TOKENS_OPTION], plain=True)
+            return sample
+    tok, sep, eoc = opts.image_special_token, opts.sent_separator, opts.eoc_special_token
     n_rounds = len(turns) // 2
     rng = None
     if opts.image_broadcast and opts.image_broadcast_pos == "random":
         rng = random.Random(opts.seed * 1_000_003 + zlib.crc32(repr(rid).encode()))
 
-    images: list[Any] = []
+    images = []
     first_side = ""
     sides = []
     rounds: list[list[Piece]] = []
@@ -129,14 +186,7 @@ def to_unified(record: Any, opts: Options) -> Sample:
             if multi:
                 images.extend(image)
             else:
-                if h_val.startswith(tok):
-                    first_side = "before"
-                elif h_val.endswith(tok):
-                    first_side = "after"
-                else:
-                    raise RecordError(
-                        f"the image token {tok!r} must open or close the first human turn "
-                        f"(the record has an image, {image!r})", field="conversations[0].value", record_id=rid)
+                first_side = _first_side(turns, tok, image, rid)
                 images.append(image)
         elif has_image and opts.image_broadcast and not multi:
             pos = opts.image_broadcast_pos
@@ -157,12 +207,40 @@ def to_unified(record: Any, opts: Options) -> Sample:
                            *_value_pieces(g_val, tok)])
 
     chunks = _layout(rounds, sep, opts.split_chunk, opts.add_eoc_at_last)
-    sample = Sample(chunks=chunks, media={"image": images},
-                    fields={"id": str(rid) if opts.str_id else rid}, order=["id", "text", "images"])
+    sample = Sample(chunks=chunks, media={"image": images}, fields=fields, order=["id", "text", "images"])
     djcodec.assign_paths(sample)
     if opts.lossless:
-        sample.carry = _carry(record, turns, rid, opts, sides, sample, Tokens(image=tok, eoc=eoc))
+        sample.carry = _carry(record, turns, plain_turns, rid, opts, sides, sample, Tokens(image=tok, eoc=eoc))
     return sample
+
+
+def _text_sample(turns: list[tuple[str, str]], opts: Options, images: list[Any], fields: dict[str, Any]
+                 ) -> Sample | None:
+    """The sample held as its text, written directly, when parsing that text gives back what
+    _layout builds (up to how adjacent text pieces are cut): every role reads as a marker, no value
+    holds "[[", the end-of-chunk token or another modality's token. None otherwise."""
+    if _odd_role(turns) or _has_brackets(turns):
+        return None
+    sep = opts.sent_separator
+    markers = _MARKERS
+    parts = []
+    for role, value in turns:
+        marker = markers.get(role)
+        parts.append(marker if marker is not None else f"[[{role}]]: ")
+        parts.append(value)
+        parts.append(sep)
+    if parts:
+        parts.pop()
+    tokens: Tokens = opts[TOKENS_OPTION]
+    eoc = tokens.eoc
+    if opts.add_eoc_at_last:
+        parts.append(" " + eoc)
+    text = "".join(parts)
+    if text.find(eoc) != (len(text) - len(eoc) if opts.add_eoc_at_last else -1):
+        return None
+    if tokens.audio in text or tokens.video in text:
+        return None
+    return Sample.of_text(text, tokens, {"image": images}, fields, ["id", "text", "images"])
 
 
 def _layout(rounds: list[list[Piece]], sep: str, split_chunk: bool, add_eoc: bool) -> list[Chunk]:
@@ -178,22 +256,15 @@ def _layout(rounds: list[list[Piece]], sep: str, split_chunk: bool, add_eoc: boo
     return [Chunk(pieces, closed=False)] if pieces else []
 
 
-def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, sides: list[str],
-           sample: Sample, tokens: Tokens) -> dict[str, Any]:
+def _carry(record: dict, turns: list[tuple[str, str]], plain_turns: bool, rid: Any, opts: Options,
+           sides: list[str], sample: Sample, tokens: Tokens, plain: bool = False) -> dict[str, Any]:
+    """``plain``: the text was written directly, so its markers are known to delimit the turns."""
     carry: dict[str, Any] = {"format": "llava"}
-    layout: dict[str, Any] = {}
-    if opts.sent_separator != "\n":
-        layout["sep"] = opts.sent_separator
-    if opts.split_chunk:
-        layout["split"] = True
-    if not opts.add_eoc_at_last:
-        layout["eoc_last"] = False
-    if opts.only_keep_caption:
-        layout["caption"] = True
-    if tokens.image != IMAGE_TOKEN or tokens.eoc != EOC:
-        layout["tokens"] = [tokens.image, tokens.eoc]
+    layout = opts.get("_layout")
+    if layout is None:
+        layout = _layout_carry(opts, tokens)
     if layout:
-        carry["layout"] = layout
+        carry["layout"] = dict(layout)  # not shared between records
     if not isinstance(rid, str) and opts.str_id:
         carry["id"] = rid
     if "image" in record and (record["image"] in ("", None) or isinstance(record["image"], list)):
@@ -205,14 +276,17 @@ def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, 
         extra = {k: v for k, v in record.items() if k not in DEFAULT_KEYS}
         if extra:
             carry["extra"] = extra
-    turn_extra = {}
-    for i, turn in enumerate(record["conversations"]):
-        # every turn has "from" and "value" (checked when reading): two keys, "from" first, is the plain turn
-        if len(turn) != 2 or next(iter(turn)) != "from":
-            turn_extra[str(i)] = {"keys": list(turn.keys()),
-                                  "extra": {k: v for k, v in turn.items() if k not in ("from", "value")}}
-    if turn_extra:
-        carry["turns"] = turn_extra
+    if not plain_turns:
+        turn_extra = {}
+        for i, turn in enumerate(record["conversations"]):
+            # every turn has "from" and "value" (checked when reading): two keys, "from" first, is the plain turn
+            if len(turn) != 2 or next(iter(turn)) != "from":
+                turn_extra[str(i)] = {"keys": list(turn.keys()),
+                                      "extra": {k: v for k, v in turn.items() if k not in ("from", "value")}}
+        if turn_extra:
+            carry["turns"] = turn_extra
+    if plain:
+        return carry
     if sides:
         carry["broadcast"] = "".join(sides)
     if opts.only_keep_caption:
@@ -231,6 +305,22 @@ def _carry(record: dict, turns: list[tuple[str, str]], rid: Any, opts: Options, 
             carry["roles"] = [r for r, _ in turns]
         carry["crc"] = zlib.crc32(sample.text(tokens).encode())
     return carry
+
+
+def _layout_carry(opts: Options, tokens: Tokens) -> dict[str, Any]:
+    """How the text was laid out, where that differs from the defaults."""
+    layout: dict[str, Any] = {}
+    if opts.sent_separator != "\n":
+        layout["sep"] = opts.sent_separator
+    if opts.split_chunk:
+        layout["split"] = True
+    if not opts.add_eoc_at_last:
+        layout["eoc_last"] = False
+    if opts.only_keep_caption:
+        layout["caption"] = True
+    if tokens.image != IMAGE_TOKEN or tokens.eoc != EOC:
+        layout["tokens"] = [tokens.image, tokens.eoc]
+    return layout
 
 
 def _odd_role(turns: list[tuple[str, str]]) -> bool:
@@ -294,6 +384,23 @@ def _turns_by_markers(sample: Sample, tokens: Tokens, rid: Any, empty_text: str 
                       ) -> list[tuple[str, str]]:
     """Split at ``[[role]]: `` markers, as dj_to_llava does; each turn's raw text follows.
     ``empty_text``: what reading writes for a record with no turns (accepted as the whole text)."""
+    text = sample.held_text(tokens)
+    if text is not None and _tame(tokens):
+        head, turns = _split_text(text, tokens.eoc)
+    else:
+        head, turns = _split_pieces(sample, tokens)
+    if not turns and empty_text is not None and head == empty_text:
+        return []
+    pieces = 2 * len(turns) + (1 if head else 0)
+    if pieces % 4:
+        raise RecordError(
+            f"its text does not hold whole (human, gpt) rounds: {pieces} pieces between "
+            f"[[role]]: markers (number of conversation is [{pieces}])", field="text", record_id=rid)
+    return turns
+
+
+def _split_pieces(sample: Sample, tokens: Tokens) -> tuple[str, list[tuple[str, str]]]:
+    """The text before the first turn marker, and each turn's role and text, from the chunks."""
     turns: list[tuple[str, list[Any]]] = []
     prefix: list[Any] = []
     for p in _flatten(sample):
@@ -303,15 +410,35 @@ def _turns_by_markers(sample: Sample, tokens: Tokens, rid: Any, empty_text: str 
             turns[-1][1].append(p)
         else:
             prefix.append(p)
-    head = _render(prefix, tokens)
-    if not turns and empty_text is not None and head == empty_text:
-        return []
-    pieces = 2 * len(turns) + (1 if head else 0)
-    if pieces % 4:
-        raise RecordError(
-            f"its text does not hold whole (human, gpt) rounds: {pieces} pieces between "
-            f"[[role]]: markers (number of conversation is [{pieces}])", field="text", record_id=rid)
-    return [(role, _render(ps, tokens)) for role, ps in turns]
+    return _render(prefix, tokens), [(role, _render(ps, tokens)) for role, ps in turns]
+
+
+def _split_text(text: str, eoc: str) -> tuple[str, list[tuple[str, str]]]:
+    """What _split_pieces gives for the chunks parsed from ``text``, found in the text itself: it
+    is cut at the end-of-chunk token first and each part at role markers, as parsing does (with
+    tame tokens, media tokens cannot hide or form a marker)."""
+    head: list[str] = []
+    turns: list[tuple[str, list[str]]] = []
+    current = head
+    parts = text.split(eoc)
+    roles = "[[" in text
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        if roles and "[[" in part:
+            bits = djcodec.ROLE_SPLITTER.split(part)
+            current.append(bits[0])
+            for k in range(1, len(bits), 4):
+                if bits[k + 2]:  # "[[role]]: " with its space starts a turn; "[[role]]:" does not
+                    current = []
+                    turns.append((bits[k + 1], current))
+                else:
+                    current.append(bits[k])
+                current.append(bits[k + 3])
+        else:
+            current.append(part)
+        if i < last:
+            current.append(eoc)
+    return "".join(head), [(role, "".join(t)) for role, t in turns]
 
 
 def _clean(sentence: str, i: int, opts: Options, tokens: Tokens) -> str:
@@ -364,11 +491,12 @@ def _prepare_write(opts: Options) -> Options:
 def from_unified(sample: Sample, opts: Options) -> dict[str, Any]:
     tokens = default_tokens(opts)
     rid = sample.fields.get("id")
+    carry = sample.carry if opts.lossless and sample.carry and sample.carry.get("format") == "llava" else None
     for modality in ("audio", "video"):
-        if sample.media.get(modality) or sample.media_pieces(modality):
+        # a token with no path in a record that came from LLaVA was text of a LLaVA value
+        if sample.media.get(modality) or (carry is None and sample.has_media_piece(modality)):
             raise RecordError(f"has {modality} media; a LLaVA record holds text and one image",
                               field=f"{modality}s", record_id=rid)
-    carry = sample.carry if opts.lossless and sample.carry and sample.carry.get("format") == "llava" else None
     images = sample.media.get("image", [])
     if carry is not None:
         return _from_carry(sample, carry, tokens, opts)
@@ -422,22 +550,11 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
     orig_id = carry.get("id", rid)
     if "id" in carry and str(carry["id"]) != rid:
         orig_id = rid  # the id was changed after conversion: keep the new one
-    turn_extra = carry.get("turns", {})
-    conversations = []
-    for i, (role, value) in enumerate(values):
-        spec = turn_extra.get(str(i))
-        if spec is None:
-            conversations.append({"from": role, "value": value})
-        else:
-            turn = {}
-            for key in spec["keys"]:
-                if key == "from":
-                    turn["from"] = role
-                elif key == "value":
-                    turn["value"] = value
-                else:
-                    turn[key] = spec["extra"][key]
-            conversations.append(turn)
+    turn_extra = carry.get("turns")
+    if turn_extra is None:
+        conversations = [{"from": role, "value": value} for role, value in values]
+    else:
+        conversations = [_turn(role, value, turn_extra.get(str(i))) for i, (role, value) in enumerate(values)]
     images = sample.media.get("image", [])
     built: dict[str, Any] = {"id": orig_id, "conversations": conversations}
     if "image" in carry and (not images or (isinstance(carry["image"], list) and carry["image"] == images)):
@@ -445,16 +562,36 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
     elif images:
         distinct = list(dict.fromkeys(images)) if all(isinstance(i, str) for i in images) else images
         built["image"] = distinct[0] if len(distinct) == 1 else distinct
-    extra = carry.get("extra", {})
-    keys = carry.get("keys") or [k for k in DEFAULT_KEYS]
+    keys = carry.get("keys")
+    extra = carry.get("extra")
+    if keys is None and extra is None:  # the default keys in their order
+        if "image" in built:
+            return {"id": orig_id, "image": built["image"], "conversations": conversations}
+        return built
+    extra = extra or {}
     out = {}
-    for key in keys:
+    for key in keys or DEFAULT_KEYS:
         if key in built:
             out[key] = built.pop(key)
         elif key in extra:
             out[key] = extra[key]
     out.update(built)
     return out
+
+
+def _turn(role: str, value: str, spec: dict[str, Any] | None) -> dict[str, Any]:
+    """A turn with the keys, in the order, the original had."""
+    if spec is None:
+        return {"from": role, "value": value}
+    turn = {}
+    for key in spec["keys"]:
+        if key == "from":
+            turn["from"] = role
+        elif key == "value":
+            turn["value"] = value
+        else:
+            turn[key] = spec["extra"][key]
+    return turn
 
 
 def _strip_suffix(s: str, suffix: str) -> str:
@@ -485,6 +622,16 @@ def _unlayout(raw: str, i: int, n: int, carry: dict, sep: str, split: bool, eoc_
 def _exact_values(raw: list[tuple[str, str]], carry: dict, sep: str, split: bool, eoc_last: bool,
                   tokens: Tokens) -> list[tuple[str, str]]:
     n = len(raw)
+    if not split and "broadcast" not in carry and sep:
+        # the usual layout, _unlayout inlined: every turn but the last is followed by the separator
+        out = []
+        for i, (role, t) in enumerate(raw):
+            if i == n - 1:
+                t = _strip_suffix(t, " " + tokens.eoc) if eoc_last else t
+            elif t.endswith(sep):
+                t = t[: -len(sep)]
+            out.append((role, t))
+        return out
     return [(role, _unlayout(t, i, n, carry, sep, split, eoc_last, tokens)) for i, (role, t) in enumerate(raw)]
 
 
