@@ -149,26 +149,16 @@ def _first_side(turns: list[tuple[str, str]], tok: str, image: Any, rid: Any) ->
 
 
 def to_unified(record: Any, opts: Options) -> Sample:
+    if opts.get("_as_text"):
+        sample = _text_sample(record, opts)
+        if sample is not None:
+            return sample
     rid = require(record, "id")
     turns, plain_turns = _valid_turns(require(record, "conversations", list, record_id=rid), rid)
     image = record.get("image", "")
     has_image = image not in ("", None)
     multi = isinstance(image, list)
     fields = {"id": str(rid) if opts.str_id else rid}
-    if opts.get("_as_text"):
-        if not has_image:
-            images = []
-        elif multi:
-            images = list(image) if turns else []
-        else:
-            if turns:
-                _first_side(turns, opts.image_special_token, image, rid)
-            images = [image] if turns else []
-        sample = _text_sample(turns, opts, images, fields)
-        if sample is not None:
-            if opts.lossless:
-                sample.carry = _carry(record, turns, plain_turns, rid, opts, [], sample, opts[TOKENS_OPTION], plain=True)
-            return sample
     tok, sep, eoc = opts.image_special_token, opts.sent_separator, opts.eoc_special_token
     n_rounds = len(turns) // 2
     rng = None
@@ -214,33 +204,66 @@ def to_unified(record: Any, opts: Options) -> Sample:
     return sample
 
 
-def _text_sample(turns: list[tuple[str, str]], opts: Options, images: list[Any], fields: dict[str, Any]
-                 ) -> Sample | None:
-    """The sample held as its text, written directly, when parsing that text gives back what
-    _layout builds (up to how adjacent text pieces are cut): every role reads as a marker, no value
-    holds "[[", the end-of-chunk token or another modality's token. None otherwise."""
-    if _odd_role(turns) or _has_brackets(turns):
+def _text_sample(record: Any, opts: Options) -> Sample | None:
+    """The sample held as its text, written directly (one pass over the turns), when parsing that
+    text gives back what the general path builds, up to how adjacent text pieces are cut: every role
+    reads as a marker and no value holds "[[", the end-of-chunk token or another modality's token.
+    None for any other record, bad ones included: the general path reads those (and locates errors).
+    """
+    if type(record) is not dict or "id" not in record:
+        return None
+    convs = record.get("conversations")
+    if type(convs) is not list or len(convs) % 2:
         return None
     sep = opts.sent_separator
     markers = _MARKERS
-    parts = []
-    for role, value in turns:
+    parts: list[str] = []
+    plain_turns = True
+    extend = parts.extend
+    for turn in convs:
+        try:
+            role, value = turn["from"], turn["value"]
+        except (KeyError, TypeError):  # not an object with both: the general path says what is wrong
+            return None
+        if type(role) is not str or type(value) is not str or type(turn) is not dict:
+            return None
+        if plain_turns and (len(turn) != 2 or next(iter(turn)) != "from"):
+            plain_turns = False
         marker = markers.get(role)
-        parts.append(marker if marker is not None else f"[[{role}]]: ")
-        parts.append(value)
-        parts.append(sep)
-    if parts:
-        parts.pop()
+        if marker is None:
+            if not LETTERS.match(role):
+                return None
+            marker = f"[[{role}]]: "
+        extend((marker, value, sep))
     tokens: Tokens = opts[TOKENS_OPTION]
     eoc = tokens.eoc
-    if opts.add_eoc_at_last:
+    if parts:
+        parts[-1] = " " + eoc if opts.add_eoc_at_last else ""
+    elif opts.add_eoc_at_last:
         parts.append(" " + eoc)
     text = "".join(parts)
-    if text.find(eoc) != (len(text) - len(eoc) if opts.add_eoc_at_last else -1):
+    # every "[[" is a marker's (a value's "[[" would add one: the separator is whitespace), the
+    # end-of-chunk token only ends the text, and no other modality's token is there
+    if (text.count("[[") != len(convs)
+            or text.find(eoc) != (len(text) - len(eoc) if opts.add_eoc_at_last else -1)
+            or tokens.audio in text or tokens.video in text):
         return None
-    if tokens.audio in text or tokens.video in text:
-        return None
-    return Sample.of_text(text, tokens, {"image": images}, fields, ["id", "text", "images"])
+    image = record.get("image", "")
+    if image == "" or image is None or not convs:
+        images = []
+    elif type(image) is list:
+        images = list(image)
+    else:
+        first = convs[0]["value"]
+        if not (first.startswith(tokens.image) or first.endswith(tokens.image)):
+            return None
+        images = [image]
+    rid = record["id"]
+    sample = Sample.of_text(text, tokens, {"image": images}, {"id": str(rid) if opts.str_id else rid},
+                            ["id", "text", "images"])
+    if opts.lossless:
+        sample.carry = _carry(record, [], plain_turns, rid, opts, [], sample, tokens, plain=True)
+    return sample
 
 
 def _layout(rounds: list[list[Piece]], sep: str, split_chunk: bool, add_eoc: bool) -> list[Chunk]:
