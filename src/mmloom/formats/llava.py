@@ -556,17 +556,13 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
         sample = djcodec.retokenize(sample, tokens, written_with)
         tokens = written_with
     rid = sample.fields.get("id")
-    # the whole text is needed only to check it or to cut it by spans
-    text = sample.text(tokens) if "crc" in carry or "spans" in carry or layout.get("caption") else ""
-    unchanged = "crc" not in carry or zlib.crc32(text.encode()) == carry["crc"]
     values: list[tuple[str, str]] | None = None
-    if layout.get("caption"):
-        values = _caption_values(text, carry, sep, split, eoc_last, tokens) if unchanged else None
-    elif "spans" in carry and unchanged:
-        values = _values_by_spans(text, carry, sep, split, eoc_last, tokens)
-    elif "spans" not in carry:
-        raw = _turns_by_markers(sample, tokens, rid, (" " + tokens.eoc) if eoc_last else "")
-        values = _exact_values(raw, carry, sep, split, eoc_last, tokens)
+    if not (split or layout.get("caption") or "spans" in carry or "broadcast" in carry) and sep:
+        held = sample.held_text(tokens)
+        if held is not None and _tame(tokens):
+            values = _plain_values(held, tokens.eoc, sep, eoc_last)
+    if values is None:
+        values = _layout_values(sample, carry, layout, sep, split, eoc_last, tokens, rid)
     if values is None:  # the text was changed after conversion: Data-Juicer's reading of it
         values = [(role, _clean(t, i, opts, tokens)) for i, (role, t) in enumerate(_turns_by_markers(sample, tokens, rid))]
 
@@ -582,6 +578,8 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
     built: dict[str, Any] = {"id": orig_id, "conversations": conversations}
     if "image" in carry and (not images or (isinstance(carry["image"], list) and carry["image"] == images)):
         built["image"] = carry["image"]
+    elif len(images) == 1:
+        built["image"] = images[0]
     elif images:
         distinct = list(dict.fromkeys(images)) if all(isinstance(i, str) for i in images) else images
         built["image"] = distinct[0] if len(distinct) == 1 else distinct
@@ -600,6 +598,21 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
             out[key] = extra[key]
     out.update(built)
     return out
+
+
+def _layout_values(sample: Sample, carry: dict[str, Any], layout: dict[str, Any], sep: str, split: bool,
+                   eoc_last: bool, tokens: Tokens, rid: Any) -> list[tuple[str, str]] | None:
+    """Each turn's role and value, undoing the layout the carry describes; None when the text was
+    changed after conversion."""
+    # the whole text is needed only to check it or to cut it by spans
+    text = sample.text(tokens) if "crc" in carry or "spans" in carry or layout.get("caption") else ""
+    unchanged = "crc" not in carry or zlib.crc32(text.encode()) == carry["crc"]
+    if layout.get("caption"):
+        return _caption_values(text, carry, sep, split, eoc_last, tokens) if unchanged else None
+    if "spans" in carry:
+        return _values_by_spans(text, carry, sep, split, eoc_last, tokens) if unchanged else None
+    raw = _turns_by_markers(sample, tokens, rid, (" " + tokens.eoc) if eoc_last else "")
+    return _exact_values(raw, carry, sep, split, eoc_last, tokens)
 
 
 def _turn(role: str, value: str, spec: dict[str, Any] | None) -> dict[str, Any]:
@@ -640,6 +653,29 @@ def _unlayout(raw: str, i: int, n: int, carry: dict, sep: str, split: bool, eoc_
     if i == n - 1:
         return _strip_suffix(raw, " " + tokens.eoc) if eoc_last else raw
     return _strip_suffix(raw, (" " + tokens.eoc + sep) if split else sep)
+
+
+def _plain_values(text: str, eoc: str, sep: str, eoc_last: bool) -> list[tuple[str, str]] | None:
+    """What _turns_by_markers and _exact_values give for a text in the plain layout (rounds and
+    turns joined by the separator, no split chunks, no broadcast tokens), found with one split; None
+    when the text is not plainly that (no end-of-chunk token but the last, no text before the first
+    marker, whole rounds, every marker with its space), and the general path reads it."""
+    if eoc_last:
+        if not text.endswith(" " + eoc):
+            return None
+        text = text[: -len(eoc) - 1]
+    if eoc in text:
+        return None
+    bits = djcodec.ROLE_SPLITTER.split(text)
+    if bits[0] or len(bits) % 8 != 1 or "" in bits[3::4]:
+        return None
+    roles, segments = bits[2::4], bits[4::4]
+    n = len(segments)
+    cut = len(sep)
+    values = [seg[:-cut] if seg.endswith(sep) else seg for seg in segments[:-1]]
+    if n:
+        values.append(segments[-1])
+    return list(zip(roles, values, strict=True))
 
 
 def _exact_values(raw: list[tuple[str, str]], carry: dict, sep: str, split: bool, eoc_last: bool,
