@@ -82,5 +82,11 @@ def convert_one(plan: Plan, record: Any) -> Any:
     except MmloomError:
         raise
     except SHAPE_ERRORS as exc:
-        what = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)
-        raise RecordError(f"record has an unexpected shape for {plan.src.name} -> {plan.dst.name}: {what}") from exc
+        raise shape_error(plan, exc) from exc
+
+
+def shape_error(plan: Plan, exc: Exception) -> RecordError:
+    what = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)
+    error = RecordError(f"record has an unexpected shape for {plan.src.name} -> {plan.dst.name}: {what}")
+    error.__cause__ = exc
+    return error

@@ -21,8 +21,8 @@ import orjson
 from ..errors import MmloomError
 from ..io.readers import Item
 from ..io.split import ArraySlab, Lines, Records, Slab
-from ..io.writers import dumps
-from .convert import Plan, convert_one
+from ..io.writers import DUMPS_OPTIONS, dumps
+from .convert import SHAPE_ERRORS, Plan, shape_error
 
 # How a worker hands its output over (the writer's ``frame``): JSON Lines ("lines", each record +
 # "\n"), the body of a JSON array ("array", records joined by ",\n"), or the converted objects for
@@ -198,66 +198,111 @@ def convert_slab(plan: Plan, slab: Slab, frame: str, context: dict[str, Any] | N
     file being read, as given: formats that find media relative to it need it)."""
     if context:
         plan.src_opts.update(context)
-    encoded: list[bytes] = []
-    rows: list[Any] | None = [] if frame == "rows" else None
     done = Done()
     if isinstance(slab, Records) and slab.header is not None:
         plan.src_opts["_header"] = slab.header
-
-    def take(rel: int, line: int | None, record: Any) -> None:
-        try:
-            result = convert_one(plan, record)
-        except MmloomError as exc:
-            done.problems.append(Problem(rel, line, exc, record))
-            return
-        if result is None:
-            return
-        if rows is not None:
-            rows.append(result)
-        else:
-            encoded.append(dumps(result))
-
     if not isinstance(slab, Records) and slab.at is not None:
         _load(slab)
+    lines: list[int] | None = None
     if isinstance(slab, Lines):
-        _lines(slab, done, take)
+        records, lines = _lines(slab, done)
     elif isinstance(slab, ArraySlab):
-        _array(slab, done, take)
+        records = _array(slab, done)
     else:
-        _records(slab.items, done, take)
-    if rows is not None:
-        done.rows = rows
-        done.n_out = len(rows)
-    elif encoded:
-        done.n_out = len(encoded)
-        done.last = encoded[-1]
-        done.blob = b"\n".join(encoded) + b"\n" if frame == "lines" else b",\n".join(encoded)
+        records, lines = _records(slab.items, done)
+    done.n_in = len(records)
+    results = _convert(plan, records, lines, done.problems, frame == "rows")
+    if len(done.problems) > 1:  # those of parsing, then those of converting: in file order
+        done.problems.sort(key=lambda problem: problem.rel_index)
+    done.n_out = len(results)
+    if frame == "rows":
+        done.rows = results
+    elif results:
+        done.last = results[-1]
+        done.blob = b"\n".join(results) + b"\n" if frame == "lines" else b",\n".join(results)
     return done
 
 
-def _lines(slab: Lines, done: Done, take: Any) -> None:
+class _Bad:
+    """Stands for a record that did not parse (its problem is already listed)."""
+
+
+def _convert(plan: Plan, records: list[Any], lines: list[int] | None, problems: list[Problem], rows: bool
+             ) -> list[Any]:
+    """Each record converted, and encoded unless ``rows``; a record that fails becomes a Problem.
+    (convert_one's work, inlined: this loop runs for every record of a run.)"""
+    to_unified, from_unified = plan.src.to_unified, plan.dst.from_unified
+    src_opts, dst_opts = plan.src_opts, plan.dst_opts
+    encode, option = orjson.dumps, DUMPS_OPTIONS
+    out: list[Any] = []
+    append = out.append
+    for rel, record in enumerate(records):
+        if record is _Bad:
+            continue
+        try:
+            result = from_unified(to_unified(record, src_opts), dst_opts)
+        except MmloomError as exc:
+            problems.append(Problem(rel, lines[rel] if lines else None, exc, record))
+            continue
+        except SHAPE_ERRORS as exc:
+            problems.append(Problem(rel, lines[rel] if lines else None, shape_error(plan, exc), record))
+            continue
+        if result is None:
+            continue
+        if rows:
+            append(result)
+            continue
+        try:
+            append(encode(result, option=option))
+        except TypeError:  # what orjson refuses (integers past 64 bits) goes the slower way
+            append(dumps(result))
+    return out
+
+
+def _lines(slab: Lines, done: Done) -> tuple[list[Any], list[int]]:
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
-    rel = 0
+    records: list[Any] = []
+    lines: list[int] = []
     line = slab.first_line
+    # split() gives one piece past a final newline, which is no line of the file (and is blank)
     for raw in slab.data.split(b"\n"):
         if raw and not raw.isspace():
             try:
-                record = loads(raw)
+                records.append(loads(raw))
             except decode_error as exc:
-                done.problems.append(Problem(rel, line, str(exc), None))
-            else:
-                take(rel, line, record)
-            rel += 1
+                done.problems.append(Problem(len(records), line, str(exc), None))
+                records.append(_Bad)
+            lines.append(line)
         line += 1
-    # split() gives one piece past a final newline, which is no line of the file
-    done.n_in = rel
+    return records, lines
 
 
-def _array(slab: ArraySlab, done: Done, take: Any) -> None:
+def _array(slab: ArraySlab, done: Done) -> list[Any]:
+    """The slab's records. The slab is whole records separated by commas, so it usually parses as
+    one JSON array in one call; when it does not (another layout, broken JSON), record by record
+    up to the first slice that does not parse, from where the streaming parser takes over."""
+    data = slab.data
+    body = data.rstrip()
+    if slab.last:
+        body = body[:-1].rstrip() if body.endswith(b"]") else b""
+    else:
+        body = body[:-1] if body.endswith(b",") else b""
+    if body:
+        try:
+            records = orjson.loads(b"[" + body + b"]")
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if type(records) is list:
+                return records
+    return _array_by_record(slab, done)
+
+
+def _array_by_record(slab: ArraySlab, done: Done) -> list[Any]:
     data, pattern = slab.data, slab.pattern
     keep = len(pattern) - 1
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
-    rel = 0
+    records: list[Any] = []
     start = 0
     end = len(data)
     while start < end:
@@ -272,23 +317,25 @@ def _array(slab: ArraySlab, done: Done, take: Any) -> None:
         else:
             piece = b""
         try:
-            record = loads(piece)
+            records.append(loads(piece))
         except decode_error:
             # not one whole record: another layout, or broken JSON; the streaming parser takes over
             done.resume_offset = slab.offset + start
             break
-        take(rel, None, record)
-        rel += 1
         if last_in_slab:
             break
         start = nxt + keep
-    done.n_in = rel
+    return records
 
 
-def _records(items: list[Item], done: Done, take: Any) -> None:
+def _records(items: list[Item], done: Done) -> tuple[list[Any], list[int]]:
+    records: list[Any] = []
+    lines: list[int] = []
     for rel, item in enumerate(items):
         if item.error is not None:
             done.problems.append(Problem(rel, item.line, item.error, None))
+            records.append(_Bad)
         else:
-            take(rel, item.line, item.record)
-    done.n_in = len(items)
+            records.append(item.record)
+        lines.append(item.line)  # type: ignore[arg-type]
+    return records, lines

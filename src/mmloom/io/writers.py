@@ -18,13 +18,13 @@ from ..errors import MmloomError
 from ..model import CARRY_KEY
 from .files import open_write, split_compression, temp_name
 
-_OPTS = orjson.OPT_NON_STR_KEYS
+DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS  # as every writer encodes a record
 
 
 def dumps(value: Any) -> bytes:
     """orjson, falling back to the standard library for what orjson refuses (integers past 64 bits)."""
     try:
-        return orjson.dumps(value, option=_OPTS)
+        return orjson.dumps(value, option=DUMPS_OPTIONS)
     except TypeError:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
