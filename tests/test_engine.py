@@ -26,6 +26,7 @@ from mmloom.engine.local import run
 from mmloom.errors import InputError, RecordError, UsageError
 from mmloom.formats.base import Format
 from mmloom.io import split
+from mmloom.io.files import open_read
 from mmloom.options import Options
 
 
@@ -71,6 +72,32 @@ def test_every_array_layout_reads_exactly(layout: str, workers: int, suffix: str
     data = b"\xef\xbb\xbf" + _layouts(RECORDS)[layout]
     src.write_bytes(gzip.compress(data) if suffix else data)
     assert strict_equal(_read_back(_identity_plan(), src, tmp_path, workers), RECORDS)
+
+
+@pytest.mark.parametrize("out_name", ["out.jsonl", "out.json", "out.jsonl.gz", "out.json.zst"])
+@pytest.mark.parametrize("layout", ["indent2", "nested_at_column_0"])
+def test_workers_write_the_same_bytes(out_name: str, layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers write their output into a plain output file themselves, each block where the main
+    process placed it (compressed output still comes through the main process); either way the
+    file is byte for byte what one process writes, the fast path's hand-over to the streaming
+    parser included (nested_at_column_0: blocks already converted are dropped)."""
+    monkeypatch.setattr(split, "BLOCK", 2048)
+    monkeypatch.setattr("mmloom.engine.local.SMALL_INPUT", 0)
+    src = tmp_path / "in.json"
+    src.write_bytes(_layouts(RECORDS)[layout])
+    written = {}
+    for workers in (1, 2, 3):
+        out = tmp_path / str(workers) / out_name
+        report = run(_identity_plan(), str(src), str(out), workers=workers, quiet=True)
+        assert report.records_out == len(RECORDS)
+        with open_read(str(out)) as f:  # decompressed (a gzip header holds a time)
+            written[workers] = b"".join(iter(lambda: f.read(1 << 16), b""))  # noqa: B023
+        assert sorted(p.name for p in out.parent.iterdir()) == [out_name]  # no temporary file left
+    assert written[2] == written[1] and written[3] == written[1]
+    if out_name.split(".")[1] == "json":
+        assert strict_equal(orjson.loads(written[2]), RECORDS)
+    else:
+        assert strict_equal([orjson.loads(line) for line in written[2].splitlines()], RECORDS)
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])

@@ -250,11 +250,13 @@ def _modality_of(key: str) -> str | None:
 
 
 def assign_paths(sample: Sample) -> None:
+    """The n-th media piece of a modality gets the n-th path of its list (None past its end)."""
     counters = dict.fromkeys(MODALITIES, 0)
+    media = sample.media
     for chunk in sample.chunks:
         for p in chunk.pieces:
             if isinstance(p, Media):
-                paths = sample.media.get(p.modality, ())
+                paths = media.get(p.modality, ())
                 n = counters[p.modality]
                 p.path = paths[n] if n < len(paths) else None
                 counters[p.modality] = n + 1

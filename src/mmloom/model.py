@@ -152,7 +152,24 @@ class Sample:
         held = self.held_text(tokens)
         if held is not None:
             return held
-        return "".join(c.render(tokens) + (tokens.eoc if c.closed else "") for c in self.chunks)
+        out: list[str] = []
+        append = out.append
+        by_modality = {"image": tokens.image, "audio": tokens.audio, "video": tokens.video}
+        eoc = tokens.eoc
+        for chunk in self.chunks:
+            for p in chunk.pieces:
+                kind = type(p)
+                if kind is Text:
+                    append(p.text)  # type: ignore[union-attr]
+                elif kind is Media:
+                    append(by_modality[p.modality])  # type: ignore[union-attr]
+                elif kind is Role:
+                    append(p.marker)  # type: ignore[union-attr]
+                else:  # a subclass
+                    append(render_pieces([p], tokens))
+            if chunk.closed:
+                append(eoc)
+        return "".join(out)
 
     def has_media_piece(self, modality: str) -> bool:
         """Whether the text holds a token of this modality (without parsing a held text that

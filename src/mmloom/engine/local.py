@@ -151,19 +151,25 @@ def run(
     return report
 
 
-def _submitter(plan: Plan, pool: Workers | None, workers: int) -> tuple[Callable[[tuple[Slab, str]], Any], int]:
-    """How slabs are handed out, and how many may be in flight."""
+def _submitter(plan: Plan, pool: Workers | None, workers: int, keep: bool
+               ) -> tuple[Callable[[tuple[Slab, str, Any]], Any], int]:
+    """How slabs are handed out, and how many may be in flight. ``keep``: workers write their
+    output into the file themselves, where the writer places it."""
     if pool is None:
         return (lambda job: _Ready(convert_slab(plan, *job))), 1
-    return pool.submit, workers * IN_FLIGHT_PER_WORKER
+    return (lambda job: pool.submit(job, keep)), workers * IN_FLIGHT_PER_WORKER
 
 
 @dataclass
 class _Ready:
     done: Done
+    kept = False
 
     def get(self) -> Done:
         return self.done
+
+    def drop(self) -> None:
+        pass
 
 
 def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None, workers: int, report: Report,
@@ -197,7 +203,8 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
     frame = "rows" if header_keys else writer.frame
     sink = _Sink(job.origin or job.in_path, job.out_path + ".rejects.jsonl", on_error, report,
                  keep_lines=job.origin is None)
-    submit, limit = _submitter(plan, pool, workers)
+    keep = frame != "rows" and writer.can_place
+    submit, limit = _submitter(plan, pool, workers, keep)
     in_flight: deque[Any] = deque()
     index = job.base_index  # records of this file handled so far
     try:
@@ -212,9 +219,14 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
                     in_flight.append(submit((slab, frame, context)))
             if not in_flight:
                 break
-            done: Done = in_flight.popleft().get()
+            pending = in_flight.popleft()
+            done: Done = pending.get()
             sink.problems(done.problems, index)
-            _write(writer, done, header_keys, last_head)
+            if pending.kept:
+                if done.n_out:
+                    pending.place(*writer.place(done.size, done.n_out, done.last))
+            else:
+                _write(writer, done, header_keys, last_head)
             index += done.n_in
             report.records_in += done.n_in
             report.records_out += done.n_out
@@ -224,6 +236,7 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
                 for stale in in_flight:
                     try:
                         stale.get()  # read (pipes stay in step), and drop
+                        stale.drop()
                     except MmloomError:
                         pass
                 in_flight.clear()
@@ -235,6 +248,8 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
                 exhausted = False
             progress.update(report.records_in, report.bytes_in + source.bytes_read)
         report.bytes_in += source.bytes_read
+        if pool is not None:
+            pool.settle()  # every placed block written
         writer.commit()
         report.outputs.append(job.out_path)
         return sink.commit()

@@ -45,6 +45,7 @@ class Done:
     n_in: int = 0  # records read from the slab (bad ones included)
     n_out: int = 0
     blob: bytes = b""  # encoded records, framed for the writer
+    size: int = 0  # the blob's length (set where the blob stays in the worker until it is placed)
     rows: list[Any] | None = None
     last: bytes | None = None  # the last record written, encoded (a container header needs it)
     problems: list[Problem] = field(default_factory=list)
@@ -63,43 +64,82 @@ def init_worker() -> None:
 
 def serve(conn: Any, plan: Plan, inherited: list[Any]) -> None:
     """A worker process: slabs in, results out, in order, until told to stop (None) or the main
-    process is gone. A result is two messages, the Done without its blob (pickled, small) and the
-    blob as raw bytes, so the encoded output is copied only into and out of the pipe."""
+    process is gone.
+
+    A job is ``("job", seq, keep, (slab, frame, context))``. The result is the Done without its
+    blob (pickled, small), then, unless ``keep``, the blob as raw bytes, so that the encoded output
+    is copied only into and out of the pipe. With ``keep`` the worker holds the blob until the main
+    process says where in the output file it goes (``("place", seq, path, offset)``), writes it
+    there itself and acknowledges (``("placed", seq)``): the output then never passes through the
+    main process. ``("drop", seq)`` forgets a kept blob."""
     # the main process's ends of the pipes, copied by fork: closed, so that the main process's
     # death (a kill) closes the pipe and ends this worker
     for other in inherited:
         other.close()
     init_worker()
+    kept: dict[int, bytes] = {}
     while True:
         try:
-            job = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):
             return
-        if job is None:
+        if message is None:
             return
         try:
-            done = convert_slab(plan, *job)
+            kind = message[0]
+            if kind == "job":
+                _, seq, keep, job = message
+                done = convert_slab(plan, *job)
+                blob, done.blob = done.blob, b""
+                done.size = len(blob)
+                conn.send(("done", done))
+                if keep:
+                    kept[seq] = blob
+                else:
+                    conn.send_bytes(blob)
+            elif kind == "place":
+                _, seq, path, offset = message
+                _write_at(path, offset, kept.pop(seq))
+                conn.send(("placed", seq))
+            elif kind == "drop":
+                kept.pop(message[1], None)
         except BaseException as exc:  # noqa: BLE001 - reported to the main process, which raises it
             try:
                 conn.send(("error", exc))
             except OSError:
                 return
-            continue
-        blob, done.blob = done.blob, b""
-        try:
-            conn.send(("done", done))
-            conn.send_bytes(blob)
-        except OSError:  # the main process is gone
-            return
+
+
+_OUTPUT: dict[str, int] = {}  # the output file this worker writes placed blocks into, by path
+
+
+def _opened(cache: dict[str, int], path: str, flags: int) -> int:
+    """The descriptor of the one file a worker keeps open for a purpose (the last one asked for)."""
+    fd = cache.get(path)
+    if fd is None:
+        for old in cache.values():
+            os.close(old)
+        cache.clear()
+        fd = cache[path] = os.open(path, flags)
+    return fd
+
+
+def _write_at(path: str, offset: int, blob: bytes) -> None:
+    fd = _opened(_OUTPUT, path, os.O_WRONLY)
+    view = memoryview(blob)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
 
 
 class Workers:
     """Worker processes with a pipe each. Slabs go round-robin and the main thread reads the
     results back in the same order, straight from the pipes (multiprocessing.Pool passes them
     through a helper thread and pickles every result whole: about twice the main process's CPU
-    per byte). One helper thread sends the slabs, so that the main thread never waits on a send
-    while a worker waits for it to read a result (a slab that carries its bytes can outgrow the
-    pipe's buffer)."""
+    per byte). One helper thread sends every message, so that the main thread never waits on a
+    send while a worker waits for it to read a result (a slab that carries its bytes can outgrow
+    the pipe's buffer), and messages to a worker keep their order."""
 
     def __init__(self, plan: Plan, count: int):
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
@@ -113,6 +153,8 @@ class Workers:
             self.conns.append(ours)
             self.procs.append(proc)
         self.next = 0
+        self.seq = 0
+        self.unsettled = dict.fromkeys(self.conns, 0)  # blocks placed, not yet acknowledged
         self.outbox: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
         self.sender = threading.Thread(target=self._send_all, daemon=True)
         self.sender.start()
@@ -122,17 +164,47 @@ class Workers:
             item = self.outbox.get()
             if item is None:
                 return
-            conn, job = item
+            conn, message = item
             try:
-                conn.send(job)
+                conn.send(message)
             except OSError:
                 return  # the worker is gone; reading its result says so
 
-    def submit(self, job: tuple[Slab, str]) -> Pending:
+    def submit(self, job: tuple[Slab, str, Any], keep: bool = False) -> Pending:
+        """``keep``: the worker keeps the encoded output until it is placed (Pending.place)."""
         conn = self.conns[self.next]
         self.next = (self.next + 1) % len(self.conns)
-        self.outbox.put((conn, job))
-        return Pending(conn)
+        self.seq += 1
+        self.outbox.put((conn, ("job", self.seq, keep, job)))
+        return Pending(self, conn, self.seq, keep)
+
+    def _next(self, conn: Any) -> Any:
+        """The next message from a worker; None for an acknowledgement (counted)."""
+        try:
+            message = conn.recv()
+        except EOFError:
+            raise RuntimeError("a worker process ended unexpectedly (out of memory?)") from None
+        kind = message[0]
+        if kind == "placed":
+            self.unsettled[conn] -= 1
+            return None
+        if kind == "error":
+            raise message[1]
+        return message
+
+    def receive(self, conn: Any) -> Any:
+        """The next result message from a worker, acknowledgements counted on the way."""
+        while True:
+            message = self._next(conn)
+            if message is not None:
+                return message
+
+    def settle(self) -> None:
+        """Wait until every placed block is written."""
+        for conn in self.conns:
+            while self.unsettled[conn] > 0:
+                if self._next(conn) is not None:
+                    raise RuntimeError("a worker sent a result nobody asked for")
 
     def close(self) -> None:
         """Stop the workers once every result has been read."""
@@ -156,18 +228,29 @@ class Workers:
 class Pending:
     """A slab handed to a worker; ``get()`` must be called in the order of submission."""
 
-    def __init__(self, conn: Any):
+    def __init__(self, workers: Workers, conn: Any, seq: int, keep: bool):
+        self.workers = workers
         self.conn = conn
+        self.seq = seq
+        self.kept = keep  # the encoded output stays in the worker until placed or dropped
 
     def get(self) -> Done:
-        try:
-            kind, value = self.conn.recv()
-            if kind == "error":
-                raise value
-            value.blob = self.conn.recv_bytes()
-        except EOFError:
-            raise RuntimeError("a worker process ended unexpectedly (out of memory?)") from None
-        return value
+        _, done = self.workers.receive(self.conn)
+        if not self.kept:
+            try:
+                done.blob = self.conn.recv_bytes()
+            except EOFError:
+                raise RuntimeError("a worker process ended unexpectedly (out of memory?)") from None
+        return done
+
+    def place(self, path: str, offset: int) -> None:
+        """Have the worker write the kept output into ``path`` at ``offset``."""
+        self.workers.unsettled[self.conn] += 1
+        self.workers.outbox.put((self.conn, ("place", self.seq, path, offset)))
+
+    def drop(self) -> None:
+        if self.kept:
+            self.workers.outbox.put((self.conn, ("drop", self.seq)))
 
 
 _OPEN: dict[str, int] = {}  # the input file this worker reads slabs from, by path
@@ -177,12 +260,7 @@ def _load(slab: Lines | ArraySlab) -> None:
     """Read a slab's bytes from the file (the main process sent where they are, not the bytes:
     one copy from the page cache instead of three through a pipe)."""
     path, offset, length = slab.at  # type: ignore[misc]
-    fd = _OPEN.get(path)
-    if fd is None:
-        for old in _OPEN.values():
-            os.close(old)
-        _OPEN.clear()
-        fd = _OPEN[path] = os.open(path, os.O_RDONLY)
+    fd = _opened(_OPEN, path, os.O_RDONLY)
     data = os.pread(fd, length, offset)
     while len(data) < length:  # pread may return less than asked
         more = os.pread(fd, length - len(data), offset + len(data))

@@ -53,6 +53,23 @@ class Writer:
         """Write ``count`` records encoded and framed by a worker (``frame``); ``last`` is the last."""
         raise NotImplementedError
 
+    # whether ``place`` takes blocks (an uncompressed file that holds the records as they come)
+    can_place = False
+
+    def place(self, size: int, count: int, last: bytes | None) -> tuple[str, int]:
+        """Make room for a block of ``size`` bytes (``count`` records framed as ``write_block``
+        takes them) that somebody else writes into the temporary file: the path and the offset to
+        write it at. Worker processes so write their output themselves, and the bytes never pass
+        through this process. The caller must see every placed block written before ``commit``."""
+        raise NotImplementedError
+
+    def _room(self, f: Any, size: int) -> tuple[str, int]:
+        """A gap of ``size`` bytes at the end of the plain file ``f`` (after its buffer is written)."""
+        f.flush()
+        offset = f.tell()
+        f.seek(offset + size)
+        return self.tmp, offset
+
     @staticmethod
     def encode(record: Any) -> bytes:
         return dumps(record)
@@ -79,6 +96,7 @@ class JsonLinesWriter(Writer):
     def __init__(self, path: str):
         super().__init__(path)
         self.f = open_write(self.tmp_with_compression())
+        self.can_place = split_compression(path)[1] is None
 
     def tmp_with_compression(self) -> str:
         # keep the compression suffix on the temp name so open_write picks the codec
@@ -98,6 +116,10 @@ class JsonLinesWriter(Writer):
     def write_block(self, blob: bytes, count: int, last: bytes | None) -> None:
         self.f.write(blob)
         self.count += count
+
+    def place(self, size: int, count: int, last: bytes | None) -> tuple[str, int]:
+        self.count += count
+        return self._room(self.f, size)
 
     def _close(self) -> None:
         if not self.f.closed:
@@ -125,6 +147,7 @@ class JsonArrayWriter(Writer):
         self.f = open(self.spool_path, "wb", buffering=1 << 20) if self.spool_path else open_write(self.tmp)
         if not records_key:
             self.f.write(b"[")
+        self.can_place = not records_key and not comp
 
     def write(self, record: Any) -> None:
         self.last = record
@@ -143,6 +166,13 @@ class JsonArrayWriter(Writer):
         self.last = None
         self.last_encoded = last or b""
         self.count += count
+
+    def place(self, size: int, count: int, last: bytes | None) -> tuple[str, int]:
+        self.f.write(b"\n" if self.count == 0 else b",\n")
+        self.last = None
+        self.last_encoded = last or b""
+        self.count += count
+        return self._room(self.f, size)
 
     def _close(self) -> None:
         if self.f.closed:
