@@ -154,6 +154,8 @@ def _placements(ordered: list[dict[str, Any]], n: int) -> list[list[int]]:
 
 def _random_sides(record: dict[str, Any], n: int, seed: Any, placements: list[list[int]]) -> str:
     """'b' (before) or 'a' (after) for each sentence with images, drawn per document."""
+    if not placements:
+        return ""
     rng = random.Random(seed * 1_000_003 + zlib.crc32(str(record.get("url", "")).encode() + str(n).encode()))
     draws = [rng.random() < 0.5 for _ in range(n)]
     return "".join("b" if draws[k] else "a" for k, _ in placements)
@@ -273,28 +275,35 @@ def _prepare_write(opts: Options) -> Options:
     return opts
 
 
-def _image_count(chunk: Chunk) -> int:
-    n = 0
-    for p in chunk.pieces:
-        if isinstance(p, Media) and p.modality == "image":
-            n += 1
-    return n
-
-
 def _chunk_sentences(sample: Sample, tokens: Tokens, sep: str, strict_layout: dict | None
-                     ) -> list[tuple[str, range, bool]]:
+                     ) -> list[tuple[str, range | tuple[()], bool]]:
     """Each chunk as (sentence, indices of the image tokens in it, whether a token stood inside the
     sentence). With ``strict_layout`` (our own output) exactly the separators reading added are
     removed; without, Data-Juicer's stripping applies."""
     out = []
     counter = 0
-    n = len(sample.chunks)
+    chunks = sample.chunks
+    n = len(chunks)
     tok = tokens.image
-    for k, chunk in enumerate(sample.chunks):
-        n_tokens = _image_count(chunk)
-        idx = range(counter, counter + n_tokens)
-        counter += n_tokens
-        s = chunk.render(tokens)
+    for k, chunk in enumerate(chunks):
+        # the chunk rendered (as Chunk.render does) and its image tokens counted, in one pass
+        rendered = []
+        n_tokens = 0
+        for p in chunk.pieces:
+            if isinstance(p, Text):
+                rendered.append(p.text)
+            elif isinstance(p, Media):
+                rendered.append(tokens.of(p.modality))
+                if p.modality == "image":
+                    n_tokens += 1
+            else:
+                rendered.append(p.marker)
+        s = "".join(rendered)
+        if n_tokens:
+            idx: range | tuple[()] = range(counter, counter + n_tokens)
+            counter += n_tokens
+        else:
+            idx = ()
         if strict_layout is not None:
             if k and sep and s.startswith(sep):
                 s = s[len(sep):]
@@ -348,7 +357,10 @@ def _remove_inner(s: str, tok: str, sep: str) -> str:
 
 def _text_is_empty(sample: Sample, tokens: Tokens) -> bool:
     """``sample.text(tokens) == ""``, looking no further than the first chunk with something."""
-    return not any(chunk.render(tokens) or (chunk.closed and tokens.eoc) for chunk in sample.chunks)
+    for chunk in sample.chunks:
+        if (chunk.closed and tokens.eoc) or chunk.render(tokens):
+            return False
+    return True
 
 
 def from_unified(sample: Sample, opts: Options) -> Any:
@@ -383,19 +395,21 @@ def _dj_way(sample: Sample, opts: Options, tokens: Tokens, images: list[Any]) ->
             infos.append({"image_name": path})
     sentences = []
     sep = opts.sent_separator
+    tok = tokens.image
+    quirks = opts.dj_quirks
     handed = 0
     n_infos = len(infos)
     for k, (s, idx, inner) in enumerate(_chunk_sentences(sample, tokens, sep, None)):
-        if opts.dj_quirks:
+        if quirks:
             # Data-Juicer counts only the tokens at the edges of the sentence and hands them to
             # the images in list order, whichever token they are
-            for _ in range(len(idx) - s.count(tokens.image)):
+            for _ in range(len(idx) - s.count(tok)):
                 if handed < n_infos:
                     infos[handed]["matched_text_index"] = k
                     handed += 1
         else:
             if inner:
-                s = _remove_inner(s, tokens.image, sep).strip()
+                s = _remove_inner(s, tok, sep).strip()
             for i in idx:
                 if i < n_infos:
                     infos[i]["matched_text_index"] = k
@@ -407,9 +421,10 @@ def _dj_way(sample: Sample, opts: Options, tokens: Tokens, images: list[Any]) ->
             if isinstance(got, str) and got.endswith(orig["image_name"]):
                 final.append(info)
                 break
-    if not opts.dj_quirks:
+    if not quirks:
         final_ids = {id(x) for x in final}
-        final.extend(info for info in infos if id(info) not in final_ids)
+        if len(final_ids) < n_infos:  # else every image is in already
+            final.extend(info for info in infos if id(info) not in final_ids)
     out = dict(fields)
     out["image_info"] = final
     out["text_list"] = sentences
