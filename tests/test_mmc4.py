@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 from helpers import GOLDEN, REAL, first_difference, load_records, strict_equal
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_properties import mmc4_docs
 
 import mmloom
 from mmloom.errors import RecordError
@@ -238,3 +241,34 @@ def test_subclassed_values_are_read() -> None:
     plain = mmloom.convert_record(_doc(), "mmc4", "dj")
     assert (rec["text"], rec["images"]) == (plain["text"], plain["images"])
     assert rec["text"].endswith("<__dj__image> Fourth, last. <|__dj__eoc|>")
+
+
+def test_empty_text_is_skipped_and_a_lone_eoc_is_not() -> None:
+    """dj_to_mmc4 leaves out a record whose text is empty; a text of only end-of-chunk tokens is not
+    empty (its chunks are, so the document has no sentences)."""
+    from mmloom.formats.base import SkipRecord
+
+    with pytest.raises(SkipRecord) as info:
+        mmloom.convert_record({"text": "", "images": []}, "dj", "mmc4")
+    assert info.value.loc.field == "text"
+    doc = mmloom.convert_record({"text": "<|__dj__eoc|> <|__dj__eoc|>", "images": ["a.jpg"]}, "dj", "mmc4")
+    assert doc == {"image_info": [{"image_name": "a.jpg"}], "text_list": []}
+
+
+@settings(max_examples=150, deadline=None)
+@given(doc=mmc4_docs(), opts=st.sampled_from(VARIANTS), negative=st.booleans())
+def test_carry_check_sees_what_reading_gave(doc: dict[str, Any], opts: dict[str, Any], negative: bool) -> None:
+    """The way back decides that a document is unchanged by comparing the record's text and images
+    with those reading the carried document gives, built as strings: they must be exactly what the
+    chunks reading builds render to, under every layout."""
+    from mmloom.engine.convert import make_plan
+    from mmloom.formats import mmc4
+
+    if negative and doc["image_info"]:
+        doc["image_info"][-1]["matched_text_index"] = -1
+    sample = mmc4.FORMAT.to_unified(doc, make_plan("mmc4", "dj", opts).src_opts)
+    carry = sample.carry
+    assert carry is not None
+    layout = mmc4._carry_layout(carry)
+    read = mmc4._as_read(carry.get("record", doc), layout, carry.get("layout", {}).get("sides"))
+    assert read == (sample.text(layout.tokens), sample.media["image"])
