@@ -152,6 +152,12 @@ def _placements(ordered: list[dict[str, Any]], n: int) -> list[list[int]]:
     return out
 
 
+def _image_paths(ordered: list[dict[str, Any]], image_dir: str) -> list[str]:
+    if not image_dir:
+        return [info["image_name"] for info in ordered]  # joining onto "" changes nothing
+    return [posixpath.join(image_dir, info["image_name"]) for info in ordered]
+
+
 def _random_sides(record: dict[str, Any], n: int, seed: Any, placements: list[list[int]]) -> str:
     """'b' (before) or 'a' (after) for each sentence with images, drawn per document."""
     if not placements:
@@ -166,9 +172,7 @@ def to_unified(record: Any, opts: Options) -> Sample:
     r = _reading(opts)
     sep = r.sep
     ordered = sorted(infos, key=_MATCHED)  # stable, as Data-Juicer's
-    image_dir = r.image_dir
-    images = ([posixpath.join(image_dir, info["image_name"]) for info in ordered] if image_dir
-              else [info["image_name"] for info in ordered])  # joining onto "" changes nothing
+    images = _image_paths(ordered, r.image_dir)
     n = len(sentences)
     placements = _placements(ordered, n) if ordered else []
     if r.pos == "random":
@@ -191,27 +195,14 @@ def to_unified(record: Any, opts: Options) -> Sample:
             else:
                 append(Chunk([sep_piece, space] if k and sep else [space], True))
             continue
-        pieces: list[Piece] = [sep_piece] if k and sep else []
         m = placements[placed][1]
-        if sides[placed] == "b":
-            for j in range(m):
-                if j:
-                    pieces.append(sep_piece)
-                pieces.append(Media("image", images[path_at + j]))
-            pieces.append(sep_piece)
-            if sentence:
-                pieces.append(Text(sentence))
-        else:
-            if sentence:
-                pieces.append(Text(sentence))
-            pieces.append(sep_piece)
-            for j in range(m):
-                if j:
-                    pieces.append(sep_piece)
-                pieces.append(Media("image", images[path_at + j]))
-        pieces.append(space)
-        append(Chunk(pieces, True))
+        run: list[Piece] = [Media("image", images[path_at])]  # the tokens, the separator between
+        for path in images[path_at + 1: path_at + m]:
+            run += (sep_piece, Media("image", path))
         path_at += m
+        text: list[Piece] = [Text(sentence)] if sentence else []
+        body = run + [sep_piece] + text if sides[placed] == "b" else text + [sep_piece] + run
+        append(Chunk([sep_piece, *body, space] if k and sep else [*body, space], True))
         placed += 1
         at_image = placements[placed][0] if placed < len(placements) else -1
     if not chunks:
@@ -234,32 +225,6 @@ def to_unified(record: Any, opts: Options) -> Sample:
             carry["record"] = record
         sample.carry = carry
     return sample
-
-
-def _as_read(original: dict[str, Any], layout: _Layout, sides: Any) -> tuple[str, list[str]]:
-    """The Data-Juicer text and image list that reading ``original`` with ``layout`` gives (what
-    to_unified's chunks render to), built as strings. ``sides``: the recorded letters, one per
-    sentence with images ('b' before, any other after, missing ones before); None: all before."""
-    sentences: list[str] = original["text_list"]
-    ordered = sorted(original["image_info"], key=_MATCHED)
-    image_dir = layout.image_dir
-    images = ([posixpath.join(image_dir, info["image_name"]) for info in ordered] if image_dir
-              else [info["image_name"] for info in ordered])
-    sep, eoc = layout.sep, layout.eoc
-    parts = sentences
-    if ordered:
-        placements = _placements(ordered, len(sentences))
-        if placements:
-            parts = list(sentences)
-            tok = layout.image
-            for j, (k, m) in enumerate(placements):
-                tokens = sep.join([tok] * m) if m > 1 else tok
-                if sides is None or j >= len(sides) or sides[j] == "b":
-                    parts[k] = tokens + sep + parts[k]
-                else:
-                    parts[k] = parts[k] + sep + tokens
-    text = (" " + eoc + sep).join(parts)
-    return (text + " " + eoc if layout.add_eoc else text), images
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -285,6 +250,8 @@ def _chunk_sentences(sample: Sample, tokens: Tokens, sep: str, strict_layout: di
     chunks = sample.chunks
     n = len(chunks)
     tok = tokens.image
+    # a separator of white space alone is gone once a sentence is stripped: not looked for again
+    edge_sep = sep if sep.strip() else ""
     for k, chunk in enumerate(chunks):
         # the chunk rendered (as Chunk.render does) and its image tokens counted, in one pass
         rendered = []
@@ -315,11 +282,12 @@ def _chunk_sentences(sample: Sample, tokens: Tokens, sep: str, strict_layout: di
             s = s.strip()
             if not s:
                 continue
-            if sep and s.endswith(sep):
-                s = s[: -len(sep)].strip()
-            if sep and s.startswith(sep):
-                s = s[len(sep):].strip()
-            s, inner = _untoken(s, tok, sep, strict=False) if tok and tok in s else (s, False)
+            if edge_sep:
+                if s.endswith(edge_sep):
+                    s = s[: -len(edge_sep)].strip()
+                if s.startswith(edge_sep):
+                    s = s[len(edge_sep):].strip()
+            s, inner = _untoken(s, tok, edge_sep, strict=False) if tok and tok in s else (s, False)
         out.append((s, idx, inner))
     return out
 
@@ -455,6 +423,30 @@ def _carry_layout(carry: dict[str, Any]) -> _Layout:
     tok, eoc = layout.get("tokens", [IMAGE, EOC])
     return _Layout(layout.get("sep", " "), layout.get("image_dir") or "", layout.get("eoc_last", True),
                    tok, eoc, Tokens(image=tok, eoc=eoc))
+
+
+def _as_read(original: dict[str, Any], layout: _Layout, sides: Any) -> tuple[str, list[str]]:
+    """The Data-Juicer text and image list that reading ``original`` with ``layout`` gives (what
+    to_unified's chunks render to), built as strings. ``sides``: the recorded letters, one per
+    sentence with images ('b' before, any other after, missing ones before); None: all before."""
+    sentences: list[str] = original["text_list"]
+    ordered = sorted(original["image_info"], key=_MATCHED)
+    images = _image_paths(ordered, layout.image_dir)
+    sep, eoc = layout.sep, layout.eoc
+    parts = sentences
+    if ordered:
+        placements = _placements(ordered, len(sentences))
+        if placements:
+            parts = list(sentences)
+            tok = layout.image
+            for j, (k, m) in enumerate(placements):
+                tokens = sep.join([tok] * m) if m > 1 else tok
+                if sides is None or j >= len(sides) or sides[j] == "b":
+                    parts[k] = tokens + sep + parts[k]
+                else:
+                    parts[k] = parts[k] + sep + tokens
+    text = (" " + eoc + sep).join(parts)
+    return (text + " " + eoc if layout.add_eoc else text), images
 
 
 def _from_carry(sample: Sample, carry: dict[str, Any], opts: Options, write_tokens: Tokens) -> dict[str, Any]:
