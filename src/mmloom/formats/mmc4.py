@@ -11,16 +11,17 @@ exactly; when Data-Juicer removed images or sentences in between, ``image_info``
 
 from __future__ import annotations
 
+import operator
 import posixpath
 import random
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import djcodec
 from ..errors import RecordError
-from ..model import Media, Piece, Sample, Text, Tokens
+from ..model import Chunk, Media, Piece, Sample, Text, Tokens
 from ..options import Option, Options
-from .base import Format, SkipRecord, chunked, default_tokens
+from .base import Format, SkipRecord, default_tokens
 
 EOC = Tokens().eoc
 IMAGE = Tokens().image
@@ -52,6 +53,9 @@ WRITE_OPTIONS = (
 
 # -- reading ---------------------------------------------------------------------------------
 
+_MATCHED = operator.itemgetter("matched_text_index")
+
+
 def _validated(record: Any) -> tuple[list[str], list[dict[str, Any]]]:
     if not isinstance(record, dict):
         raise RecordError(f"an MMC4 document must be a JSON object, not {type(record).__name__}")
@@ -60,10 +64,24 @@ def _validated(record: Any) -> tuple[list[str], list[dict[str, Any]]]:
             # Data-Juicer skips such documents and lists them in <target>_failed.txt
             raise SkipRecord(f"has no {key!r}, which an MMC4 document needs", field=key)
     sentences, infos = record["text_list"], record["image_info"]
-    if not isinstance(sentences, list) or not all(isinstance(s, str) for s in sentences):
+    if not isinstance(sentences, list):
         raise RecordError("must be a list of strings", field="text_list")
+    try:
+        "".join(sentences)  # one C-level pass that accepts exactly the str instances
+    except TypeError:
+        raise RecordError("must be a list of strings", field="text_list") from None
     if not isinstance(infos, list):
         raise RecordError("must be a list of objects", field="image_info")
+    # the usual document passes this quick look; any other goes through the field-naming checks
+    for info in infos:
+        if (type(info) is not dict or type(info.get("image_name")) is not str
+                or type(info.get("matched_text_index")) is not int):
+            _check_infos(infos)
+            break
+    return sentences, infos
+
+
+def _check_infos(infos: list[Any]) -> None:
     for i, info in enumerate(infos):
         if not isinstance(info, dict):
             raise RecordError("must be an object", field=f"image_info[{i}]")
@@ -72,72 +90,138 @@ def _validated(record: Any) -> tuple[list[str], list[dict[str, Any]]]:
                 raise RecordError("is missing", field=f"image_info[{i}].{key}")
             if not isinstance(info[key], kind) or isinstance(info[key], bool):
                 raise RecordError(f"must be {kind.__name__}", field=f"image_info[{i}].{key}")
-    return sentences, infos
 
 
-def _sides(record: dict, n: int, opts: Options) -> list[str]:
-    pos = opts.image_special_token_insert_pos
-    if "_sides" in opts:  # replaying a recorded random layout: one letter per sentence with images
-        recorded = iter(opts["_sides"])
-        return ["before" if next(recorded, "b") == "b" else "after" for _ in range(n)]
-    if pos != "random":
-        return [pos] * n
-    rng = random.Random(opts.seed * 1_000_003 + zlib.crc32(str(record.get("url", "")).encode() + str(n).encode()))
-    return ["before" if rng.random() < 0.5 else "after" for _ in range(n)]
+class _Reading(NamedTuple):
+    """The reading options as the per-document loop uses them (worked out once per plan)."""
+
+    sep: str
+    image_dir: str
+    add_eoc: bool
+    pos: str
+    seed: Any
+    keep_other_fields: bool
+    lossless: bool
+    # the carry's "layout" entries that come before / after "sides" (key order is kept in output)
+    layout_head: dict[str, Any]
+    layout_tail: dict[str, Any]
+
+
+def _reading(opts: Options) -> _Reading:
+    prepared = opts.get("_mmc4_reading")
+    if prepared is not None:
+        return prepared
+    sep = opts.sent_separator
+    head: dict[str, Any] = {}
+    if sep != " ":
+        head["sep"] = sep
+    tail: dict[str, Any] = {}
+    if not opts.add_eoc_at_last:
+        tail["eoc_last"] = False
+    if opts.image_special_token != IMAGE or opts.eoc_special_token != EOC:
+        tail["tokens"] = [opts.image_special_token, opts.eoc_special_token]
+    image_dir = opts.image_dir or ""
+    if image_dir:
+        tail["image_dir"] = image_dir
+    return _Reading(sep, image_dir, opts.add_eoc_at_last, opts.image_special_token_insert_pos, opts.seed,
+                    opts.keep_other_fields, opts.lossless, head, tail)
+
+
+def _prepare_read(opts: Options) -> Options:
+    opts = type(opts)(opts)
+    opts["_mmc4_reading"] = _reading(opts)
+    return opts
+
+
+def _placements(ordered: list[dict[str, Any]], n: int) -> list[list[int]]:
+    """[sentence index, number of image tokens] for each sentence that gets images. Data-Juicer
+    walks the images sorted by matched_text_index alongside the sentences, so it places the
+    longest run of them whose indices are sentences: an index below 0 or past the last sentence
+    stops it, and the images from there on get no token."""
+    out: list[list[int]] = []
+    last = -1
+    for info in ordered:
+        k = info["matched_text_index"]
+        if k < 0 or k >= n:
+            break
+        if k == last:
+            out[-1][1] += 1
+        else:
+            out.append([k, 1])
+            last = k
+    return out
+
+
+def _image_paths(ordered: list[dict[str, Any]], image_dir: str) -> list[str]:
+    if not image_dir:
+        return [info["image_name"] for info in ordered]  # joining onto "" changes nothing
+    return [posixpath.join(image_dir, info["image_name"]) for info in ordered]
+
+
+def _random_sides(record: dict[str, Any], n: int, seed: Any, placements: list[list[int]]) -> str:
+    """'b' (before) or 'a' (after) for each sentence with images, drawn per document."""
+    if not placements:
+        return ""
+    rng = random.Random(seed * 1_000_003 + zlib.crc32(str(record.get("url", "")).encode() + str(n).encode()))
+    draws = [rng.random() < 0.5 for _ in range(n)]
+    return "".join("b" if draws[k] else "a" for k, _ in placements)
 
 
 def to_unified(record: Any, opts: Options) -> Sample:
     sentences, infos = _validated(record)
-    sep = opts.sent_separator
-    image_dir = opts.image_dir or ""
-    ordered = sorted(infos, key=lambda info: info["matched_text_index"])  # stable, as Data-Juicer's
-    images = ([posixpath.join(image_dir, info["image_name"]) for info in ordered] if image_dir
-              else [info["image_name"] for info in ordered])  # joining onto "" changes nothing
-    sides = _sides(record, len(sentences), opts)
-    replay = "_sides" in opts
-    parts: list[list[Piece]] = []
-    used_sides = []
-    nxt = 0
+    r = _reading(opts)
+    sep = r.sep
+    ordered = sorted(infos, key=_MATCHED)  # stable, as Data-Juicer's
+    images = _image_paths(ordered, r.image_dir)
+    n = len(sentences)
+    placements = _placements(ordered, n) if ordered else []
+    if r.pos == "random":
+        sides = _random_sides(record, n, r.seed, placements)
+    else:
+        sides = r.pos[0] * len(placements)
+    # Chunks as base.chunked lays them out (part k > 0 led by the separator, each closed chunk
+    # ending with the space before the eoc token), built in one pass with the paths in place.
+    # The separator and the space are one shared piece each: pieces are never changed in place.
+    sep_piece, space = Text(sep), Text(" ")
+    chunks: list[Chunk] = []
+    append = chunks.append
+    at_image = placements[0][0] if placements else -1
+    placed = 0  # placements handled
+    path_at = 0  # the next image token's path
     for k, sentence in enumerate(sentences):
-        m = 0
-        while nxt < len(ordered) and ordered[nxt]["matched_text_index"] == k:
-            m += 1
-            nxt += 1
-        pieces: list[Piece] = [Text(sentence)] if sentence else []
-        if m:
-            toks: list[Piece] = []
-            for j in range(m):
-                if j:
-                    toks.append(Text(sep))
-                toks.append(Media("image"))
-            side = sides[len(used_sides)] if replay else sides[k]
-            if side == "before":
-                pieces = toks + [Text(sep)] + pieces
+        if k != at_image:
+            if sentence:
+                append(Chunk([sep_piece, Text(sentence), space] if k and sep else [Text(sentence), space], True))
             else:
-                pieces = pieces + [Text(sep)] + toks
-            used_sides.append(side[0])
-        parts.append(pieces)
-    chunks = chunked(parts, sep, opts.add_eoc_at_last)
-    fields = dict(record) if opts.keep_other_fields else {}
-    order = (list(record.keys()) if opts.keep_other_fields else []) + ["images", "text"]
-    sample = Sample(chunks=chunks, media={"image": images}, fields=fields, order=order)
-    djcodec.assign_paths(sample)
-    if opts.lossless:
+                append(Chunk([sep_piece, space] if k and sep else [space], True))
+            continue
+        m = placements[placed][1]
+        run: list[Piece] = [Media("image", images[path_at])]  # the tokens, the separator between
+        for path in images[path_at + 1: path_at + m]:
+            run += (sep_piece, Media("image", path))
+        path_at += m
+        text: list[Piece] = [Text(sentence)] if sentence else []
+        body = run + [sep_piece] + text if sides[placed] == "b" else text + [sep_piece] + run
+        append(Chunk([sep_piece, *body, space] if k and sep else [*body, space], True))
+        placed += 1
+        at_image = placements[placed][0] if placed < len(placements) else -1
+    if not chunks:
+        if r.add_eoc:
+            chunks.append(Chunk([space], True))
+    elif not r.add_eoc:
+        last = chunks[-1]
+        last.pieces.pop()
+        last.closed = False
+    keep = r.keep_other_fields
+    sample = Sample(chunks=chunks, media={"image": images}, fields=dict(record) if keep else {},
+                    order=[*record, "images", "text"] if keep else ["images", "text"])
+    if r.lossless:
         carry: dict[str, Any] = {"format": "mmc4"}
-        layout = {}
-        if sep != " ":
-            layout["sep"] = sep
-        if opts.image_special_token_insert_pos != "before":
-            layout["sides"] = "".join(used_sides)
-        if not opts.add_eoc_at_last:
-            layout["eoc_last"] = False
-        if opts.image_special_token != IMAGE or opts.eoc_special_token != EOC:
-            layout["tokens"] = [opts.image_special_token, opts.eoc_special_token]
-        if image_dir:
-            layout["image_dir"] = image_dir
-        if layout:
-            carry["layout"] = layout
-        if not opts.keep_other_fields:
+        if r.pos != "before":
+            carry["layout"] = {**r.layout_head, "sides": sides, **r.layout_tail}
+        elif r.layout_head or r.layout_tail:
+            carry["layout"] = {**r.layout_head, **r.layout_tail}
+        if not keep:
             carry["record"] = record
         sample.carry = carry
     return sample
@@ -145,60 +229,85 @@ def to_unified(record: Any, opts: Options) -> Sample:
 
 # -- writing ---------------------------------------------------------------------------------
 
+def _write_tokens(opts: Options) -> Tokens:
+    prepared = opts.get("_mmc4_tokens")
+    return prepared if prepared is not None else default_tokens(opts)
+
+
+def _prepare_write(opts: Options) -> Options:
+    opts = type(opts)(opts)
+    opts["_mmc4_tokens"] = default_tokens(opts)
+    return opts
+
+
 def _chunk_sentences(sample: Sample, tokens: Tokens, sep: str, strict_layout: dict | None
-                     ) -> list[tuple[str, list[int], bool]]:
+                     ) -> list[tuple[str, range | tuple[()], bool]]:
     """Each chunk as (sentence, indices of the image tokens in it, whether a token stood inside the
     sentence). With ``strict_layout`` (our own output) exactly the separators reading added are
     removed; without, Data-Juicer's stripping applies."""
     out = []
     counter = 0
-    n = len(sample.chunks)
-    for k, chunk in enumerate(sample.chunks):
-        n_tokens = sum(1 for p in chunk.pieces if isinstance(p, Media) and p.modality == "image")
-        idx = list(range(counter, counter + n_tokens))
-        counter += n_tokens
-        s = chunk.render(tokens)
+    chunks = sample.chunks
+    n = len(chunks)
+    tok = tokens.image
+    # a separator of white space alone is gone once a sentence is stripped: not looked for again
+    edge_sep = sep if sep.strip() else ""
+    for k, chunk in enumerate(chunks):
+        # the chunk rendered (as Chunk.render does) and its image tokens counted, in one pass
+        rendered = []
+        n_tokens = 0
+        for p in chunk.pieces:
+            if isinstance(p, Text):
+                rendered.append(p.text)
+            elif isinstance(p, Media):
+                rendered.append(tokens.of(p.modality))
+                if p.modality == "image":
+                    n_tokens += 1
+            else:
+                rendered.append(p.marker)
+        s = "".join(rendered)
+        if n_tokens:
+            idx: range | tuple[()] = range(counter, counter + n_tokens)
+            counter += n_tokens
+        else:
+            idx = ()
         if strict_layout is not None:
             if k and sep and s.startswith(sep):
                 s = s[len(sep):]
             last_open = k == n - 1 and not chunk.closed
             if not last_open and s.endswith(" "):
                 s = s[:-1]
-            s, inner = _untoken(s, tokens.image, sep, strict=True)
+            s, inner = _untoken(s, tok, sep, strict=True) if tok and tok in s else (s, False)
         else:
             s = s.strip()
             if not s:
                 continue
-            if sep and s.endswith(sep):
-                s = s[: -len(sep)].strip()
-            if sep and s.startswith(sep):
-                s = s[len(sep):].strip()
-            s, inner = _untoken(s, tokens.image, sep, strict=False)
+            if edge_sep:
+                if s.endswith(edge_sep):
+                    s = s[: -len(edge_sep)].strip()
+                if s.startswith(edge_sep):
+                    s = s[len(edge_sep):].strip()
+            s, inner = _untoken(s, tok, edge_sep, strict=False) if tok and tok in s else (s, False)
         out.append((s, idx, inner))
     return out
 
 
 def _untoken(s: str, tok: str, sep: str, strict: bool) -> tuple[str, bool]:
-    def cut_head(x: str) -> str:
-        x = x[len(tok):]
-        if strict:
-            return x[len(sep):] if sep and x.startswith(sep) else x
-        x = x.strip()
-        return x[len(sep):].strip() if sep and x.startswith(sep) else x
-
-    def cut_tail(x: str) -> str:
-        x = x[: -len(tok)]
-        if strict:
-            return x[: -len(sep)] if sep and x.endswith(sep) else x
-        x = x.strip()
-        return x[: -len(sep)].strip() if sep and x.endswith(sep) else x
-
-    if not tok:
-        return s, False
+    """Cut the image tokens (and the separator that goes with each) off both ends of a sentence;
+    also says whether a token is left inside it."""
+    n_tok, n_sep = len(tok), len(sep)
     while s.startswith(tok):
-        s = cut_head(s)
+        s = s[n_tok:]
+        if not strict:
+            s = s.strip()
+        if sep and s.startswith(sep):
+            s = s[n_sep:] if strict else s[n_sep:].strip()
     while s.endswith(tok):
-        s = cut_tail(s)
+        s = s[:-n_tok]
+        if not strict:
+            s = s.strip()
+        if sep and s.endswith(sep):
+            s = s[:-n_sep] if strict else s[:-n_sep].strip()
     return s, tok in s
 
 
@@ -214,12 +323,20 @@ def _remove_inner(s: str, tok: str, sep: str) -> str:
     return s
 
 
+def _text_is_empty(sample: Sample, tokens: Tokens) -> bool:
+    """``sample.text(tokens) == ""``, looking no further than the first chunk with something."""
+    for chunk in sample.chunks:
+        if (chunk.closed and tokens.eoc) or chunk.render(tokens):
+            return False
+    return True
+
+
 def from_unified(sample: Sample, opts: Options) -> Any:
-    tokens = default_tokens(opts)
+    tokens = _write_tokens(opts)
     carry = sample.carry if opts.lossless and sample.carry and sample.carry.get("format") == "mmc4" else None
     if carry is not None:
-        return _from_carry(sample, carry, opts)
-    if sample.has_text and not sample.text(tokens):
+        return _from_carry(sample, carry, opts, tokens)
+    if sample.has_text and _text_is_empty(sample, tokens):
         raise SkipRecord("has an empty text (Data-Juicer's dj_to_mmc4 leaves such documents out)", field="text")
     if "image" not in sample.media:
         raise RecordError("is missing", field="images")
@@ -231,47 +348,51 @@ def _dj_way(sample: Sample, opts: Options, tokens: Tokens, images: list[Any]) ->
     fields = sample.fields
     originals = [dict(info) for info in fields.get("image_info", []) if isinstance(info, dict)]
     infos: list[dict[str, Any]] = []
-    origin_of: list[dict[str, Any] | None] = []
     for path in images:
         found = None
-        for orig in originals:
-            name = orig.get("image_name")
-            if isinstance(name, str) and isinstance(path, str) and path.endswith(name):
-                found = orig
-                break
+        if isinstance(path, str):
+            for orig in originals:
+                name = orig.get("image_name")
+                if isinstance(name, str) and path.endswith(name):
+                    found = orig
+                    break
         if found is not None:
             found["image_name"] = path
             infos.append(found)
         else:
             infos.append({"image_name": path})
-        origin_of.append(found)
     sentences = []
     sep = opts.sent_separator
+    tok = tokens.image
+    quirks = opts.dj_quirks
     handed = 0
+    n_infos = len(infos)
     for k, (s, idx, inner) in enumerate(_chunk_sentences(sample, tokens, sep, None)):
-        if opts.dj_quirks:
+        if quirks:
             # Data-Juicer counts only the tokens at the edges of the sentence and hands them to
             # the images in list order, whichever token they are
-            for _ in range(len(idx) - s.count(tokens.image)):
-                if handed < len(infos):
+            for _ in range(len(idx) - s.count(tok)):
+                if handed < n_infos:
                     infos[handed]["matched_text_index"] = k
                     handed += 1
         else:
             if inner:
-                s = _remove_inner(s, tokens.image, sep).strip()
+                s = _remove_inner(s, tok, sep).strip()
             for i in idx:
-                if i < len(infos):
+                if i < n_infos:
                     infos[i]["matched_text_index"] = k
         sentences.append(s)
     final = []
     for orig in originals:
         for info in infos:
-            if isinstance(info.get("image_name"), str) and info["image_name"].endswith(orig["image_name"]):
+            got = info.get("image_name")
+            if isinstance(got, str) and got.endswith(orig["image_name"]):
                 final.append(info)
                 break
-    if not opts.dj_quirks:
+    if not quirks:
         final_ids = {id(x) for x in final}
-        final.extend(info for info in infos if id(info) not in final_ids)
+        if len(final_ids) < n_infos:  # else every image is in already
+            final.extend(info for info in infos if id(info) not in final_ids)
     out = dict(fields)
     out["image_info"] = final
     out["text_list"] = sentences
@@ -281,60 +402,94 @@ def _dj_way(sample: Sample, opts: Options, tokens: Tokens, images: list[Any]) ->
     return out
 
 
-def _carry_opts(carry: dict[str, Any]) -> tuple[Options, Tokens]:
-    layout = carry.get("layout", {})
+class _Layout(NamedTuple):
+    """How a carried document was laid out as Data-Juicer text when it was read."""
+
+    sep: str
+    image_dir: str
+    add_eoc: bool
+    image: str
+    eoc: str
+    tokens: Tokens
+
+
+_DEFAULT_LAYOUT = _Layout(" ", "", True, IMAGE, EOC, Tokens(image=IMAGE, eoc=EOC))
+
+
+def _carry_layout(carry: dict[str, Any]) -> _Layout:
+    if "layout" not in carry:
+        return _DEFAULT_LAYOUT
+    layout = carry["layout"]
     tok, eoc = layout.get("tokens", [IMAGE, EOC])
-    opts = Options({o.name: o.default for o in READ_OPTIONS})
-    opts.update(
-        image_dir=layout.get("image_dir"), eoc_special_token=eoc, image_special_token=tok,
-        add_eoc_at_last=layout.get("eoc_last", True), sent_separator=layout.get("sep", " "),
-        lossless=False, keep_other_fields=True,
-    )
-    return opts, Tokens(image=tok, eoc=eoc)
+    return _Layout(layout.get("sep", " "), layout.get("image_dir") or "", layout.get("eoc_last", True),
+                   tok, eoc, Tokens(image=tok, eoc=eoc))
 
 
-def _from_carry(sample: Sample, carry: dict[str, Any], opts: Options) -> dict[str, Any]:
-    read_opts, tokens = _carry_opts(carry)
-    write_tokens = default_tokens(opts)
+def _as_read(original: dict[str, Any], layout: _Layout, sides: Any) -> tuple[str, list[str]]:
+    """The Data-Juicer text and image list that reading ``original`` with ``layout`` gives (what
+    to_unified's chunks render to), built as strings. ``sides``: the recorded letters, one per
+    sentence with images ('b' before, any other after, missing ones before); None: all before."""
+    sentences: list[str] = original["text_list"]
+    ordered = sorted(original["image_info"], key=_MATCHED)
+    images = _image_paths(ordered, layout.image_dir)
+    sep, eoc = layout.sep, layout.eoc
+    parts = sentences
+    if ordered:
+        placements = _placements(ordered, len(sentences))
+        if placements:
+            parts = list(sentences)
+            tok = layout.image
+            for j, (k, m) in enumerate(placements):
+                tokens = sep.join([tok] * m) if m > 1 else tok
+                if sides is None or j >= len(sides) or sides[j] == "b":
+                    parts[k] = tokens + sep + parts[k]
+                else:
+                    parts[k] = parts[k] + sep + tokens
+    text = (" " + eoc + sep).join(parts)
+    return (text + " " + eoc if layout.add_eoc else text), images
+
+
+def _from_carry(sample: Sample, carry: dict[str, Any], opts: Options, write_tokens: Tokens) -> dict[str, Any]:
+    layout = _carry_layout(carry)
+    tokens = layout.tokens
     text = sample.text(write_tokens)
-    sample = djcodec.retokenize(sample, write_tokens, tokens)
+    if (write_tokens.image, write_tokens.audio, write_tokens.video, write_tokens.eoc) == (
+            tokens.image, tokens.audio, tokens.video, tokens.eoc):
+        text_now = text  # parsing and rendering are exact inverses: the same text
+    else:
+        sample = djcodec.retokenize(sample, write_tokens, tokens)
+        text_now = sample.text(tokens)
     original = carry.get("record")
-    if original is None:
-        original = {k: v for k, v in sample.fields.items()}
-    sides = carry.get("layout", {}).get("sides")
+    from_fields = original is None
+    if from_fields:
+        original = sample.fields
     try:
         _validated(original)
     except RecordError:
         return _dj_way(sample, opts, write_tokens, sample.media.get("image", []))
     images = sample.media.get("image", [])
-    again = to_unified(original, _with_sides(read_opts, sides))
-    if again.text(tokens) == sample.text(tokens) and again.media["image"] == images:
+    sides = carry.get("layout", {}).get("sides")
+    # the document as read comes back as it was when the text and images are still what reading
+    # it gave; compared as strings, without reading it again into chunks
+    if _as_read(original, layout, sides) == (text_now, images):
         out = dict(original)
-        for key, value in sample.fields.items():  # fields a processing step added (stats...)
-            if key not in out:
-                out[key] = value
+        if not from_fields:
+            for key, value in sample.fields.items():  # fields a processing step added (stats...)
+                if key not in out:
+                    out[key] = value
     else:
-        out = _rebuild(sample, original, read_opts, tokens, images)
+        out = _rebuild(sample, original, layout, tokens, images)
     if opts.keep_dj_fields:
         out["images"] = images
         out["text"] = text
     return out
 
 
-def _with_sides(opts: Options, sides: str | None) -> Options:
-    if sides is None:
-        return opts
-    o = Options(opts)
-    o["image_special_token_insert_pos"] = "random"
-    o["_sides"] = sides
-    return o
-
-
-def _rebuild(sample: Sample, original: dict[str, Any], read_opts: Options, tokens: Tokens,
+def _rebuild(sample: Sample, original: dict[str, Any], layout: _Layout, tokens: Tokens,
              images: list[Any]) -> dict[str, Any]:
     """Images or sentences were removed or changed after conversion: keep what remains, aligned."""
-    sep = read_opts.sent_separator
-    image_dir = read_opts.image_dir or ""
+    sep = layout.sep
+    image_dir = layout.image_dir
     orig_sents: list[str] = original["text_list"]
     orig_infos: list[dict[str, Any]] = original["image_info"]
     chunks = _chunk_sentences(sample, tokens, sep, strict_layout={})
@@ -431,4 +586,6 @@ FORMAT = Format(
     read_options=READ_OPTIONS,
     write_options=WRITE_OPTIONS,
     example="mmloom convert 'mmc4/docs_shard_*_v2.jsonl' mmc4-dj/ --from mmc4 --to dj",
+    prepare_read=_prepare_read,
+    prepare_write=_prepare_write,
 )
