@@ -20,7 +20,6 @@ of the original slots remain (so the lists aligned with the slots can be realign
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -30,6 +29,11 @@ from ..errors import RecordError
 from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens
 from ..options import Option, Options
 from .base import chunked
+
+try:  # the same CRC-32 as zlib's, computed with SIMD instructions
+    from isal.isal_zlib import crc32
+except ImportError:  # no isal wheel for this machine
+    from zlib import crc32
 
 IMAGE_SLOT = -1  # in the carried template; a text slot is its text's length
 # keys a Data-Juicer record reserves; a source field of such a name travels in the carry
@@ -112,7 +116,7 @@ class Slot:
 
     def crc(self) -> int:
         kind, value = ("i", self.image) if self.text is None else ("t", self.text)
-        return zlib.crc32((kind + str(value)).encode("utf-8", "surrogatepass"))
+        return crc32((kind + str(value)).encode("utf-8", "surrogatepass"))
 
 
 # -- reading the aligned lists ---------------------------------------------------------------
@@ -526,13 +530,12 @@ def source_fields(record: dict[str, Any], text_key: str) -> tuple[dict[str, Any]
     return fields, order, moved
 
 
-_CRC_IMAGE, _CRC_TEXT = zlib.crc32(b"i"), zlib.crc32(b"t")  # Slot.crc's kind letters, fed first
+_CRC_IMAGE, _CRC_TEXT = crc32(b"i"), crc32(b"t")  # Slot.crc's kind letters, fed first
 
 
 def column_crcs(paths: list[Any], texts: list[Any]) -> list[int]:
     """``Slot.crc`` of every slot of the lists as ``read_columns`` gives them (the CRC of the kind
     letter and the value is carried on from the letter's)."""
-    crc32 = zlib.crc32
     path_iter = iter(paths)
     return [crc32(next(path_iter).encode("utf-8", "surrogatepass"), _CRC_IMAGE) if t is None
             else crc32(t.encode("utf-8", "surrogatepass"), _CRC_TEXT) for t in texts]

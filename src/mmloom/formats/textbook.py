@@ -196,8 +196,15 @@ def _rooted(path: str, root: str) -> tuple[str, str]:
     return posixpath.join(root, "/".join(parts[cut:])), prefix
 
 
-# the text of a metadata list, as json.dumps(value, ensure_ascii=False) writes it (one encoder made once)
-_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False), made once
+
+
+def _metadata_text(value: Any) -> str:
+    """``metadata`` as json.dumps(value, ensure_ascii=False) writes it; the authors' usual list of
+    nulls is written directly."""
+    if type(value) is list and value.count(None) == len(value):
+        return "[" + ", ".join(["null"] * len(value)) + "]"
+    return _JSON_TEXT(value)
 
 
 def to_unified(record: Any, opts: Options) -> Sample:
@@ -221,7 +228,7 @@ def to_unified(record: Any, opts: Options) -> Sample:
     if "metadata" in fields and not isinstance(fields["metadata"], str):
         # one column type for Data-Juicer's loader (and Parquet), whether the sample had a list
         # or JSON text: the list travels as JSON text
-        fields["metadata"] = _JSON_TEXT(fields["metadata"])
+        fields["metadata"] = _metadata_text(fields["metadata"])
         carry["as_text"] = ["metadata"]
     if frames is not None and META_KEY not in record:
         fields[META_KEY] = {"keyframes": frames}
