@@ -299,6 +299,54 @@ def parse_exact(text: str, images: list[Any], shape: list[int], layout: Layout) 
     return [s if s.is_image else Slot(text=found.get(id(s.text), "")) for s in holes]
 
 
+_UNUSUAL = object()  # exact_columns: a template or layout that only parse_exact reads
+
+
+def exact_columns(text: str, images: list[Any], shape: list[Any], layout: Layout) -> Any:
+    """``parse_exact`` without pieces, for the usual layouts and templates: the text list (None at
+    the image slots) of a text written from ``shape``, None when the text does not fit it, or
+    ``_UNUSUAL`` (conversation rounds, a template entry that is no length) for parse_exact to say."""
+    if shape.count(IMAGE_SLOT) != len(images):
+        return None
+    if layout.conversation or (shape and ({*map(type, shape)} != {int} or min(shape) < IMAGE_SLOT)):
+        return _UNUSUAL
+    tok, sep = layout.image, layout.sep
+    closing = " " + layout.eoc  # what ends a closed chunk
+    between = closing + sep  # what ends a chunk and starts the next
+    starts = text.startswith
+    out: list[Any] = []
+    add = out.append
+    pos = 0
+    n_images = 0  # in the chunk being read
+    chunk_ended = False  # by the previous text
+    for length in shape:
+        if chunk_ended:
+            if not starts(between, pos):
+                return None
+            pos += len(between)
+            chunk_ended = False
+        if n_images:
+            if not starts(sep, pos):
+                return None
+            pos += len(sep)
+        if length == IMAGE_SLOT:
+            if not starts(tok, pos):
+                return None
+            pos += len(tok)
+            n_images += 1
+            add(None)
+            continue
+        add(text[pos:pos + length])
+        pos += length
+        n_images = 0
+        chunk_ended = True
+    if layout.eoc_last and (chunk_ended or n_images or not shape):  # the last chunk is closed too
+        if not starts(closing, pos):
+            return None
+        pos += len(closing)
+    return out if pos == len(text) else None
+
+
 def parse_layout(text: str, images: list[Any], layout: Layout) -> list[Slot] | None:
     """The slots of a text in this layout whose text lengths are not known (Data-Juicer changed
     some): exactly the layout's separators are taken off, so the texts keep their white space.
@@ -416,12 +464,18 @@ def restore(sample: Sample, carry: dict[str, Any], write_tokens: Tokens, rid: An
     text = sample.text(layout.tokens)
     images = sample.media.get("image", [])
     shape, crcs = carry.get("slots"), carry.get("crc")
-    slots = parse_exact(text, images, shape, layout) if isinstance(shape, list) else None
-    if slots is None:
-        slots = parse_layout(text, images, layout)
-    if slots is None:
-        slots = parse_lenient(sample, layout.sep, rid)
-    new_crcs = [s.crc() for s in slots]
+    texts = exact_columns(text, images, shape, layout) if isinstance(shape, list) else None
+    if isinstance(texts, list):
+        path_iter = iter(images)
+        slots = [Slot(text=t) if t is not None else Slot(image=next(path_iter)) for t in texts]
+        new_crcs = column_crcs(images, texts)
+    else:
+        slots = parse_exact(text, images, shape, layout) if texts is _UNUSUAL else None
+        if slots is None:
+            slots = parse_layout(text, images, layout)
+        if slots is None:
+            slots = parse_lenient(sample, layout.sep, rid)
+        new_crcs = [s.crc() for s in slots]
     if isinstance(crcs, list) and new_crcs == crcs:
         return Restored(slots, list(range(len(slots))), True)
     return Restored(slots, realign(crcs if isinstance(crcs, list) else [], new_crcs), False)
@@ -537,7 +591,7 @@ def column_crcs(paths: list[Any], texts: list[Any]) -> list[int]:
     """``Slot.crc`` of every slot of the lists as ``read_columns`` gives them (the CRC of the kind
     letter and the value is carried on from the letter's)."""
     path_iter = iter(paths)
-    return [crc32(next(path_iter).encode("utf-8", "surrogatepass"), _CRC_IMAGE) if t is None
+    return [crc32(str(next(path_iter)).encode("utf-8", "surrogatepass"), _CRC_IMAGE) if t is None
             else crc32(t.encode("utf-8", "surrogatepass"), _CRC_TEXT) for t in texts]
 
 
