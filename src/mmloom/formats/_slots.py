@@ -240,18 +240,19 @@ def column_chunks(paths: list[Any], texts: list[Any], layout: Layout) -> list[Ch
         path_iter = iter(paths)
         return build_chunks([Slot(text=t) if t is not None else Slot(image=next(path_iter)) for t in texts], layout)
     sep = layout.sep
-    text_piece, media_piece, chunk = Text, Media, Chunk  # local names: looked up once
+    text_piece, chunk = Text, Chunk  # local names: looked up once
+    medias = [Media("image", path) for path in paths]  # (made in one go: faster than one by one)
     chunks: list[Chunk] = []
     add_chunk = chunks.append
     pieces: list[Piece] = []  # of the chunk being built; chunks after the first open with the separator
     add = pieces.append
     n_images = 0  # in the chunk being built
-    next_path = iter(paths).__next__
+    n_before = 0  # images in the chunks before it
     for text in texts:
         if text is None:
             if n_images:
                 add(text_piece(sep))
-            add(media_piece("image", next_path()))
+            add(medias[n_before + n_images])
             n_images += 1
             continue
         if n_images:
@@ -262,6 +263,7 @@ def column_chunks(paths: list[Any], texts: list[Any], layout: Layout) -> list[Ch
         add_chunk(chunk(pieces, True))
         pieces = [text_piece(sep)] if sep else []
         add = pieces.append
+        n_before += n_images
         n_images = 0
     if n_images:  # the images after the last text
         pieces.append(Text(" "))
