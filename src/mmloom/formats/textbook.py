@@ -144,13 +144,13 @@ def _keyframes(paths: list[str], texts: list[Any], mode: str) -> list[dict[str, 
     out = []
     add = out.append
     frames, seconds = _frame_numbers, _seconds
-    head, clip = "", None  # the previous path up to its last "#", and its meta (frame 0) or None
+    clip_path, clip = None, None  # the previous path up to its last "#", and its meta (frame 0) or None
     video_id, video_url = None, ""  # the last valid video id (a document's keyframes share one)
     for path in paths:
-        at = path.rfind("#")
-        if at >= 0:
-            if at != len(head) or not path.startswith(head):  # not the previous keyframe's clip
-                head, clip = path[:at], None
+        head, hash_, tail = path.rpartition("#")
+        if hash_:
+            if head != clip_path:  # not the previous keyframe's clip
+                clip_path, clip = head, None
                 # VIDEOID@START_END after the last "/": one "@" after the id, one "_" (a second
                 # leaves END no number)
                 name_id, _, span = head[head.rfind("/") + 1:].rpartition("@")
@@ -167,9 +167,9 @@ def _keyframes(paths: list[str], texts: list[Any], mode: str) -> list[dict[str, 
                     if name_id == video_id:
                         clip = {"video_id": video_id, "start": start, "end": end, "frame": 0,
                                 "video_url": video_url}
-            number = frames.get(path[at + 1:], False)
+            number = frames.get(tail, False)
             if number is False:
-                number = _frame_number(path[at + 1:])
+                number = _frame_number(tail)
             if clip is not None and number is not None:
                 meta = clip.copy()  # keeps the key order, frame in its place
                 meta["frame"] = number
