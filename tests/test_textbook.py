@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,74 @@ def test_generated_keyframe_names_parse(path: str) -> None:
     got = parse_keyframe_name(path)
     assert got.video_id == video_id
     assert name == f"{got.video_id}@{got.start:.1f}_{got.end:.1f}#{got.frame}.jpg"
+
+
+# Names near the keyframe pattern: a generated keyframe path with a few characters put in, taken
+# out or changed, from those the name's parts are made of and some that only look like them.
+NEAR_CHARS = st.sampled_from(list("@#_./-09aZ") + ["١", "é", " ", "\n", "..", "#0", "_1.5", "@x"])
+
+
+@st.composite
+def near_keyframe_names(draw: Any) -> str:
+    name = draw(KEYFRAME)
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(name)))
+        cut = draw(st.integers(0, 2))
+        name = name[:at] + draw(st.sampled_from(["", draw(NEAR_CHARS)])) + name[at + cut:]
+    return name
+
+
+def _meta_or_error(name: str) -> dict[str, Any] | ValueError:
+    try:
+        return parse_keyframe_name(name).as_meta()
+    except ValueError as exc:
+        return exc
+
+
+def assert_meta_agrees_with_parse_keyframe_name(names: list[str]) -> None:
+    rec = {"images": [*names, None], "texts": [None] * len(names) + ["t"]}
+    parsed = [_meta_or_error(n) for n in names]
+    bad = [i for i, p in enumerate(parsed) if isinstance(p, ValueError)]
+    dj = mmloom.convert_record(rec, "textbook", "dj")
+    if bad:
+        assert "__dj__meta__" not in dj
+        with pytest.raises(RecordError, match=rf"images\[{bad[0]}\].*{re.escape(str(parsed[bad[0]]))}"):
+            mmloom.convert_record(rec, "textbook", "dj", {"keyframe_meta": "require"})
+    else:
+        assert strict_equal(dj["__dj__meta__"]["keyframes"], parsed)
+
+
+@given(st.lists(st.one_of(KEYFRAME, near_keyframe_names()), min_size=1, max_size=6).flatmap(
+    lambda names: st.permutations(names + names[:2])))  # keyframes of one clip, also out of turn
+@settings(max_examples=200, deadline=None)
+def test_keyframe_meta_is_what_parse_keyframe_name_says(names: list[str]) -> None:
+    """Reading parses keyframe names its own faster way: it must agree with parse_keyframe_name on
+    every name, the ones that parse and the ones that do not."""
+    assert_meta_agrees_with_parse_keyframe_name(names)
+
+
+@pytest.mark.parametrize("name", [
+    "a_b@1_2#3.png", "--__--__--_@3.25_9.5#007.JPEG", "v@01.50_2.0#10.jpg", "v@1.0_1.0#1.jpg", "x@1.0_2.0#1.j",
+    "v@1.0_2.0#1.ĵpg", "v@١.0_2.0#1.jpg", "v@1.0_2.0#١.jpg", "v@1._2.0#1.jpg", "v@.5_1.0#1.jpg", "v@1e3_2e3#1.jpg",
+    "v@1_2_3#1.jpg", "a@b@1.0_2.0#1.jpg", "v@1.0_2.0#1#2.jpg", "v@1.0_2.0#00.jpg", "v@1.0_2.0#+1.jpg",
+    "v@1.0_2.0#1.", "v@1.0_2.0#1..jpg", "v@1.0_2.0#1.jpg.jpg", "v@1.0_2.0#1.jpg/", "v@1.0_2.0#1.jpg\n",
+    "v\n@1.0_2.0#1.jpg", "a#b/v@1.0_2.0#1.jpg", "#1.jpg", "x#1.jpg", "vé@1.0_2.0#1.jpg",
+])
+def test_odd_keyframe_names_read_as_parse_keyframe_name_says(name: str) -> None:
+    other = "/d/v@1.0_2.0#2.jpg"  # a keyframe of the same clip as some of them, before and after
+    assert_meta_agrees_with_parse_keyframe_name([name])
+    assert_meta_agrees_with_parse_keyframe_name([other, name, other, name])
+
+
+@given(slot_lists())
+@settings(max_examples=100, deadline=None)
+def test_carried_crcs_are_zlib_crc32_of_each_slot(lists: tuple[list[Any], list[Any]]) -> None:
+    """The CRCs may be computed by another library than zlib: the values must be zlib's."""
+    images, texts = lists
+    carry = mmloom.convert_record({"images": images, "texts": texts}, "textbook", "dj")["__mmloom__"]
+    expected = [zlib.crc32((f"i{i}" if t is None else f"t{t}").encode("utf-8", "surrogatepass"))
+                for i, t in zip(images, texts, strict=True)]
+    assert carry["crc"] == expected
 
 
 # -- the Data-Juicer side --------------------------------------------------------------------------

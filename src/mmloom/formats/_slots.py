@@ -20,7 +20,6 @@ of the original slots remain (so the lists aligned with the slots can be realign
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -30,6 +29,11 @@ from ..errors import RecordError
 from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens
 from ..options import Option, Options
 from .base import chunked
+
+try:  # the same CRC-32 as zlib's, computed with SIMD instructions
+    from isal.isal_zlib import crc32
+except ImportError:  # no isal wheel for this machine
+    from zlib import crc32
 
 IMAGE_SLOT = -1  # in the carried template; a text slot is its text's length
 # keys a Data-Juicer record reserves; a source field of such a name travels in the carry
@@ -92,6 +96,13 @@ class Layout:
                    conversation=layout.get("conversation", False))
 
 
+def prepare_layout(opts: Options) -> Options:
+    """The reading options with their ``Layout`` (``_layout``), made once for all the records."""
+    opts = Options(opts)
+    opts["_layout"] = Layout.of(opts)
+    return opts
+
+
 @dataclass(slots=True)
 class Slot:
     """One position of the aligned lists: an image (``text`` is None) or a text."""
@@ -105,38 +116,49 @@ class Slot:
 
     def crc(self) -> int:
         kind, value = ("i", self.image) if self.text is None else ("t", self.text)
-        return zlib.crc32((kind + str(value)).encode("utf-8", "surrogatepass"))
+        return crc32((kind + str(value)).encode("utf-8", "surrogatepass"))
 
 
 # -- reading the aligned lists ---------------------------------------------------------------
 
-def read_slots(record: dict[str, Any], text_key: str) -> tuple[list[Slot], list[Any]]:
-    """The slots of ``images`` and ``record[text_key]``, and the placeholder each text slot has in
-    ``images`` (None or ""). Raises a RecordError naming the field for every misalignment."""
+def read_columns(record: dict[str, Any], text_key: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """The aligned lists as they are read: (the image paths in order, the ``text_key`` list itself,
+    the placeholder each text slot has in ``images``: None or ""). Slot i is an image exactly when
+    the text list holds None there. Raises a RecordError naming the field for every misalignment."""
     images = _list_field(record, "images")
     texts = _list_field(record, text_key)
     if len(images) != len(texts):
         raise RecordError(f"has {len(texts)} entries but images has {len(images)}; the two lists must be "
                           "aligned, one entry per position", field=text_key)
-    slots: list[Slot] = []
+    paths: list[Any] = []
     placeholders: list[Any] = []
+    add_path, add_placeholder = paths.append, placeholders.append
+    for image, text in zip(images, texts, strict=True):  # one test per position while all is well
+        if text is None:
+            if isinstance(image, str) and image:
+                add_path(image)
+                continue
+        elif isinstance(text, str) and (image is None or (isinstance(image, str) and not image)):
+            add_placeholder(image)  # "" stands for null at a text position (OBELICS intermediate files)
+            continue
+        _raise_misalignment(images, texts, text_key)
+    return paths, texts, placeholders
+
+
+def _raise_misalignment(images: list[Any], texts: list[Any], text_key: str) -> None:
+    """The RecordError for the first position where the two lists do not hold exactly one value."""
     for i, (image, text) in enumerate(zip(images, texts, strict=True)):
         if image is not None and not isinstance(image, str):
             raise RecordError(f"must be a string or null, not {type(image).__name__}", field=f"images[{i}]")
         if text is not None and not isinstance(text, str):
             raise RecordError(f"must be a string or null, not {type(text).__name__}", field=f"{text_key}[{i}]")
-        if image:  # "" stands for null at a text position (OBELICS intermediate files)
-            if text is not None:
-                raise RecordError(f"and images[{i}] are both set; exactly one of the two must be null",
-                                  field=f"{text_key}[{i}]")
-            slots.append(Slot(image=image))
-        else:
-            if text is None:
-                raise RecordError(f"and images[{i}] are both null; exactly one of the two must be set",
-                                  field=f"{text_key}[{i}]")
-            slots.append(Slot(text=text))
-            placeholders.append(image)
-    return slots, placeholders
+        if image and text is not None:
+            raise RecordError(f"and images[{i}] are both set; exactly one of the two must be null",
+                              field=f"{text_key}[{i}]")
+        if not image and text is None:
+            raise RecordError(f"and images[{i}] are both null; exactly one of the two must be set",
+                              field=f"{text_key}[{i}]")
+    raise AssertionError("the lists were found misaligned but no position is")
 
 
 def _list_field(record: dict[str, Any], key: str) -> list[Any]:
@@ -211,8 +233,46 @@ def build_chunks(slots: Sequence[Slot], layout: Layout) -> list[Chunk]:
     return chunked(parts, layout.sep, layout.eoc_last)
 
 
-def template(slots: Sequence[Slot]) -> list[int]:
-    return [IMAGE_SLOT if s.is_image else len(s.text) for s in slots]  # type: ignore[arg-type]
+def column_chunks(paths: list[Any], texts: list[Any], layout: Layout) -> list[Chunk]:
+    """``build_chunks`` for the lists as ``read_columns`` gives them, piece for piece the same,
+    built in one pass without slot objects (this runs for every document read)."""
+    if layout.conversation or not texts:
+        path_iter = iter(paths)
+        return build_chunks([Slot(text=t) if t is not None else Slot(image=next(path_iter)) for t in texts], layout)
+    sep = layout.sep
+    text_piece, chunk = Text, Chunk  # local names: looked up once
+    medias = [Media("image", path) for path in paths]  # (made in one go: faster than one by one)
+    chunks: list[Chunk] = []
+    add_chunk = chunks.append
+    pieces: list[Piece] = []  # of the chunk being built; chunks after the first open with the separator
+    add = pieces.append
+    n_images = 0  # in the chunk being built
+    n_before = 0  # images in the chunks before it
+    for text in texts:
+        if text is None:
+            if n_images:
+                add(text_piece(sep))
+            add(medias[n_before + n_images])
+            n_images += 1
+            continue
+        if n_images:
+            add(text_piece(sep))
+        if text:
+            add(text_piece(text))
+        add(text_piece(" "))
+        add_chunk(chunk(pieces, True))
+        pieces = [text_piece(sep)] if sep else []
+        add = pieces.append
+        n_before += n_images
+        n_images = 0
+    if n_images:  # the images after the last text
+        pieces.append(Text(" "))
+        chunks.append(Chunk(pieces, True))
+    if not layout.eoc_last:
+        last = chunks[-1]
+        last.pieces.pop()
+        last.closed = False
+    return chunks
 
 
 def parse_exact(text: str, images: list[Any], shape: list[int], layout: Layout) -> list[Slot] | None:
@@ -239,6 +299,54 @@ def parse_exact(text: str, images: list[Any], shape: list[int], layout: Layout) 
     if pos != len(text):
         return None
     return [s if s.is_image else Slot(text=found.get(id(s.text), "")) for s in holes]
+
+
+_UNUSUAL = object()  # exact_columns: a template or layout that only parse_exact reads
+
+
+def exact_columns(text: str, images: list[Any], shape: list[Any], layout: Layout) -> Any:
+    """``parse_exact`` without pieces, for the usual layouts and templates: the text list (None at
+    the image slots) of a text written from ``shape``, None when the text does not fit it, or
+    ``_UNUSUAL`` (conversation rounds, a template entry that is no length) for parse_exact to say."""
+    if shape.count(IMAGE_SLOT) != len(images):
+        return None
+    if layout.conversation or (shape and ({*map(type, shape)} != {int} or min(shape) < IMAGE_SLOT)):
+        return _UNUSUAL
+    tok, sep = layout.image, layout.sep
+    closing = " " + layout.eoc  # what ends a closed chunk
+    between = closing + sep  # what ends a chunk and starts the next
+    starts = text.startswith
+    out: list[Any] = []
+    add = out.append
+    pos = 0
+    n_images = 0  # in the chunk being read
+    chunk_ended = False  # by the previous text
+    for length in shape:
+        if chunk_ended:
+            if not starts(between, pos):
+                return None
+            pos += len(between)
+            chunk_ended = False
+        if n_images:
+            if not starts(sep, pos):
+                return None
+            pos += len(sep)
+        if length == IMAGE_SLOT:
+            if not starts(tok, pos):
+                return None
+            pos += len(tok)
+            n_images += 1
+            add(None)
+            continue
+        add(text[pos:pos + length])
+        pos += length
+        n_images = 0
+        chunk_ended = True
+    if layout.eoc_last and (chunk_ended or n_images or not shape):  # the last chunk is closed too
+        if not starts(closing, pos):
+            return None
+        pos += len(closing)
+    return out if pos == len(text) else None
 
 
 def parse_layout(text: str, images: list[Any], layout: Layout) -> list[Slot] | None:
@@ -358,12 +466,18 @@ def restore(sample: Sample, carry: dict[str, Any], write_tokens: Tokens, rid: An
     text = sample.text(layout.tokens)
     images = sample.media.get("image", [])
     shape, crcs = carry.get("slots"), carry.get("crc")
-    slots = parse_exact(text, images, shape, layout) if isinstance(shape, list) else None
-    if slots is None:
-        slots = parse_layout(text, images, layout)
-    if slots is None:
-        slots = parse_lenient(sample, layout.sep, rid)
-    new_crcs = [s.crc() for s in slots]
+    texts = exact_columns(text, images, shape, layout) if isinstance(shape, list) else None
+    if isinstance(texts, list):
+        path_iter = iter(images)
+        slots = [Slot(text=t) if t is not None else Slot(image=next(path_iter)) for t in texts]
+        new_crcs = column_crcs(images, texts)
+    else:
+        slots = parse_exact(text, images, shape, layout) if texts is _UNUSUAL else None
+        if slots is None:
+            slots = parse_layout(text, images, layout)
+        if slots is None:
+            slots = parse_lenient(sample, layout.sep, rid)
+        new_crcs = [s.crc() for s in slots]
     if isinstance(crcs, list) and new_crcs == crcs:
         return Restored(slots, list(range(len(slots))), True)
     return Restored(slots, realign(crcs if isinstance(crcs, list) else [], new_crcs), False)
@@ -407,7 +521,7 @@ def images_with_placeholders(slots: Sequence[Slot], placeholder: Callable[[int],
 def placeholder_carry(placeholders: list[Any]) -> str | None:
     """None when every text position holds null, else one character per text slot: "1" where
     ``images`` holds "" (a string, so the carry keeps one type per key for Data-Juicer's loader)."""
-    if all(p is None for p in placeholders):
+    if placeholders.count(None) == len(placeholders):
         return None
     return "".join("0" if p is None else "1" for p in placeholders)
 
@@ -472,9 +586,22 @@ def source_fields(record: dict[str, Any], text_key: str) -> tuple[dict[str, Any]
     return fields, order, moved
 
 
-def new_carry(name: str, slots: list[Slot], placeholders: list[Any], layout: dict[str, Any],
+_CRC_IMAGE, _CRC_TEXT = crc32(b"i"), crc32(b"t")  # Slot.crc's kind letters, fed first
+
+
+def column_crcs(paths: list[Any], texts: list[Any]) -> list[int]:
+    """``Slot.crc`` of every slot of the lists as ``read_columns`` gives them (the CRC of the kind
+    letter and the value is carried on from the letter's)."""
+    path_iter = iter(paths)
+    return [crc32(str(next(path_iter)).encode("utf-8", "surrogatepass"), _CRC_IMAGE) if t is None
+            else crc32(t.encode("utf-8", "surrogatepass"), _CRC_TEXT) for t in texts]
+
+
+def new_carry(name: str, paths: list[Any], texts: list[Any], placeholders: list[Any], layout: dict[str, Any],
               record: dict[str, Any], moved: dict[str, Any]) -> dict[str, Any]:
-    carry: dict[str, Any] = {"format": name, "slots": template(slots), "crc": [s.crc() for s in slots]}
+    """The carry of a document read with ``read_columns`` (``paths`` as the sample lists them)."""
+    carry: dict[str, Any] = {"format": name, "slots": [IMAGE_SLOT if t is None else len(t) for t in texts],
+                             "crc": column_crcs(paths, texts)}
     if layout:
         carry["layout"] = layout
     placeholder = placeholder_carry(placeholders)

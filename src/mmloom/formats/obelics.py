@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import djcodec
 from ..errors import RecordError
 from ..model import Sample
 from ..options import Option, Options
@@ -63,15 +62,15 @@ def _check_metadata(record: dict[str, Any], n_slots: int) -> None:
 def to_unified(record: Any, opts: Options) -> Sample:
     if not isinstance(record, dict):
         raise RecordError(f"an OBELICS document must be an object, not {type(record).__name__}")
-    slots, placeholders = _slots.read_slots(record, "texts")
-    _check_metadata(record, len(slots))
-    layout = Layout.of(opts)
+    paths, texts, placeholders = _slots.read_columns(record, "texts")
+    _check_metadata(record, len(texts))
+    layout: Layout = opts.get("_layout") or Layout.of(opts)
     fields, order, moved = _slots.source_fields(record, "texts")
-    images = [s.image for s in slots if s.is_image]
-    sample = Sample(chunks=_slots.build_chunks(slots, layout), media={"image": images}, fields=fields, order=order)
-    djcodec.assign_paths(sample)
+    # the chunks' media pieces hold the paths in list order already: no djcodec.assign_paths needed
+    sample = Sample(chunks=_slots.column_chunks(paths, texts, layout), media={"image": paths}, fields=fields,
+                    order=order)
     if opts.lossless:
-        sample.carry = _slots.new_carry("obelics", slots, placeholders, layout.carried(), record, moved)
+        sample.carry = _slots.new_carry("obelics", paths, texts, placeholders, layout.carried(), record, moved)
     return sample
 
 
@@ -127,5 +126,6 @@ FORMAT = Format(
     read_options=READ_OPTIONS,
     write_options=WRITE_OPTIONS,
     arrow_schema=arrow_schema,
+    prepare_read=_slots.prepare_layout,
     example="mmloom convert 'obelics/data/train-*.parquet' obelics-dj/ --from obelics --to dj",
 )

@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .. import djcodec
 from ..errors import RecordError
 from ..model import META_KEY, Sample
 from ..options import Option, Options
@@ -105,18 +104,84 @@ def parse_keyframe_name(path: str) -> Keyframe:
     return Keyframe(video_id, float(start), float(end), int(frame))
 
 
-def _keyframes(slots: list[Slot], mode: str) -> list[dict[str, Any]] | None:
+# The names parse_keyframe_name accepts, in their usual ASCII spelling, read in two parts around
+# the last "#": the clip ``VIDEOID@START_END`` (shared by the keyframes of a clip, so read once per
+# clip) and ``N.ext`` (a handful of distinct ones in a whole dataset). A name that fits both needs
+# only the checks no pattern makes (frame from 1, start <= end); any other name (Unicode digits, no
+# extension...) goes through parse_keyframe_name, which says why it does not parse.
+_ASCII_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_FRAME_FILE = re.compile(r"([0-9]+)\.[A-Za-z0-9]+")
+_VIDEO_URL = "https://www.youtube.com/watch?v="
+# small caches of what recurs across a whole dataset (bounded: a miss only costs the parse)
+_frame_numbers: dict[str, int | None] = {}  # "N.ext" -> N (None: not one)
+_seconds: dict[str, float] = {}  # "110.0" -> 110.0
+_CACHE_SIZE = 4096
+
+
+def _seconds_of(text: str) -> float | None:
+    if not _ASCII_SECONDS.fullmatch(text):
+        return None
+    value = float(text)
+    if len(_seconds) < _CACHE_SIZE:
+        _seconds[text] = value
+    return value
+
+
+def _frame_number(tail: str) -> int | None:
+    """N of a file name's ``N.ext`` (N from 1), or None."""
+    m = _FRAME_FILE.fullmatch(tail)
+    number = int(m.group(1)) if m is not None else 0
+    number = number if number >= 1 else None
+    if len(_frame_numbers) < _CACHE_SIZE:
+        _frame_numbers[tail] = number
+    return number
+
+
+def _keyframes(paths: list[str], texts: list[Any], mode: str) -> list[dict[str, Any]] | None:
+    """``Keyframe.as_meta`` of every image path; None when one does not parse (``auto``)."""
     if mode == "off":
         return None
     out = []
-    for i, slot in enumerate(slots):
-        if not slot.is_image:
-            continue
+    add = out.append
+    frames, seconds = _frame_numbers, _seconds
+    clip_path, clip = None, None  # the previous path up to its last "#", and its meta (frame 0) or None
+    video_id, video_url = None, ""  # the last valid video id (a document's keyframes share one)
+    for path in paths:
+        head, hash_, tail = path.rpartition("#")
+        if hash_:
+            if head != clip_path:  # not the previous keyframe's clip
+                clip_path, clip = head, None
+                # VIDEOID@START_END after the last "/": one "@" after the id, one "_" (a second
+                # leaves END no number)
+                name_id, _, span = head[head.rfind("/") + 1:].rpartition("@")
+                start_text, _, end_text = span.partition("_")
+                start = seconds.get(start_text)
+                if start is None:
+                    start = _seconds_of(start_text)
+                end = seconds.get(end_text)
+                if end is None:
+                    end = _seconds_of(end_text)
+                if start is not None and end is not None and start <= end:
+                    if name_id != video_id and _VIDEO_ID.fullmatch(name_id):
+                        video_id, video_url = name_id, _VIDEO_URL + name_id
+                    if name_id == video_id:
+                        clip = {"video_id": video_id, "start": start, "end": end, "frame": 0,
+                                "video_url": video_url}
+            number = frames.get(tail, False)
+            if number is False:
+                number = _frame_number(tail)
+            if clip is not None and number is not None:
+                meta = clip.copy()  # keeps the key order, frame in its place
+                meta["frame"] = number
+                add(meta)
+                continue
         try:
-            out.append(parse_keyframe_name(slot.image).as_meta())
+            add(parse_keyframe_name(path).as_meta())
         except ValueError as exc:
             if mode == "require":
-                raise RecordError(f"is not a keyframe name: {exc}", field=f"images[{i}]") from None
+                # the first path that does not parse: an earlier equal one would have failed first
+                slot = [i for i, t in enumerate(texts) if t is None][paths.index(path)]
+                raise RecordError(f"is not a keyframe name: {exc}", field=f"images[{slot}]") from None
             return None
     return out
 
@@ -131,48 +196,60 @@ def _rooted(path: str, root: str) -> tuple[str, str]:
     return posixpath.join(root, "/".join(parts[cut:])), prefix
 
 
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False), made once
+
+
+def _metadata_text(value: Any) -> str:
+    """``metadata`` as json.dumps(value, ensure_ascii=False) writes it; the authors' usual list of
+    nulls is written directly."""
+    if type(value) is list and value.count(None) == len(value):
+        return "[" + ", ".join(["null"] * len(value)) + "]"
+    return _JSON_TEXT(value)
+
+
 def to_unified(record: Any, opts: Options) -> Sample:
     if not isinstance(record, dict):
         raise RecordError(f"a textbook sample must be a JSON object, not {type(record).__name__}")
     text_key = opts.text_field
-    slots, placeholders = _slots.read_slots(record, text_key)
+    paths, texts, placeholders = _slots.read_columns(record, text_key)
     _slots.check_json_string(record, "metadata")
-    image_slots = [i for i, s in enumerate(slots) if s.is_image]
-    _check_valid_image(record, len(image_slots))
+    _check_valid_image(record, len(paths))
     carry: dict[str, Any] = {"format": "textbook"}
-    frames = _keyframes(slots, opts.keyframe_meta)
+    frames = _keyframes(paths, texts, opts.keyframe_meta)
     if opts.image_root:
-        prefixes = []
-        for i in image_slots:
-            new, prefix = _rooted(slots[i].image, opts.image_root)
-            slots[i] = Slot(image=new)
-            prefixes.append(prefix)
+        paths, prefixes = _rooted_all(paths, opts.image_root)
         carry["root"] = posixpath.join(opts.image_root, "")
         if len(set(prefixes)) == 1:
             carry["prefix"] = prefixes[0]
         elif prefixes:
             carry["prefixes"] = prefixes
-    layout = Layout.of(opts)
-    images = [s.image for s in slots if s.is_image]
+    layout: Layout = opts.get("_layout") or Layout.of(opts)
     fields, order, moved = _slots.source_fields(record, text_key)
     if "metadata" in fields and not isinstance(fields["metadata"], str):
         # one column type for Data-Juicer's loader (and Parquet), whether the sample had a list
         # or JSON text: the list travels as JSON text
-        fields["metadata"] = json.dumps(fields["metadata"], ensure_ascii=False)
+        fields["metadata"] = _metadata_text(fields["metadata"])
         carry["as_text"] = ["metadata"]
     if frames is not None and META_KEY not in record:
         fields[META_KEY] = {"keyframes": frames}
         order.append(META_KEY)
         carry["meta"] = True
-    sample = Sample(chunks=_slots.build_chunks(slots, layout), media={"image": images}, fields=fields, order=order)
-    djcodec.assign_paths(sample)
+    # the chunks' media pieces hold the paths in list order already: no djcodec.assign_paths needed
+    sample = Sample(chunks=_slots.column_chunks(paths, texts, layout), media={"image": paths}, fields=fields,
+                    order=order)
     if opts.lossless:
         layout_carry = layout.carried()
         if text_key != "texts":
             layout_carry["text_field"] = text_key
-        carry.update(_slots.new_carry("textbook", slots, placeholders, layout_carry, record, moved))
+        carry.update(_slots.new_carry("textbook", paths, texts, placeholders, layout_carry, record, moved))
         sample.carry = carry
     return sample
+
+
+def _rooted_all(paths: list[str], root: str) -> tuple[list[str], list[str]]:
+    """(the paths under ``root``, the original folder of each), as ``_rooted`` gives them."""
+    rooted = [_rooted(p, root) for p in paths]
+    return [new for new, _ in rooted], [prefix for _, prefix in rooted]
 
 
 def _check_valid_image(record: dict[str, Any], n_images: int) -> None:
@@ -322,6 +399,7 @@ FORMAT = Format(
     from_unified=from_unified,
     read_options=READ_OPTIONS,
     write_options=WRITE_OPTIONS,
+    prepare_read=_slots.prepare_layout,
     example="mmloom convert multimodal_textbook.json textbook.dj.jsonl --from textbook --to dj "
             "--opt image_root=/data/dataset_images_interval_7",
 )
