@@ -193,6 +193,25 @@ def test_mmc4_round_trip(doc: dict[str, Any], opts: dict[str, Any]) -> None:
 
 
 @SETTINGS
+@given(doc=mmc4_docs(), opts=MMC4_OPTIONS | st.sampled_from([{"sent_separator": ""}, {"sent_separator": "[x]"},
+                                                              {"image_special_token": "[img]"}]))
+def test_mmc4_text_written_directly_equals_the_built_chunks(doc: dict[str, Any], opts: dict[str, Any]) -> None:
+    """mmc4 -> dj writes the text directly when it can: the same Data-Juicer record, and the
+    chunks parsed from it are those built piece by piece (up to how adjacent text is cut)."""
+    plan = make_plan("mmc4", "dj", opts)
+    by_pieces = type(plan.src_opts)(plan.src_opts)
+    by_pieces["_mmc4_reading"] = by_pieces["_mmc4_reading"]._replace(as_text=False)
+    built = _outcome(plan.src.to_unified, doc, by_pieces)
+    direct = _outcome(plan.src.to_unified, doc, plan.src_opts)
+    if isinstance(built, MmloomError) or isinstance(direct, MmloomError):
+        assert str(built) == str(direct)
+        return
+    assert orjson.dumps(plan.dst.from_unified(direct, plan.dst_opts)) == orjson.dumps(
+        plan.dst.from_unified(built, plan.dst_opts))
+    assert _merged(direct.chunks) == _merged(built.chunks)
+
+
+@SETTINGS
 @given(doc=mmc4_docs(), drop=st.data())
 def test_mmc4_removed_image_keeps_matrix_aligned(doc: dict[str, Any], drop: Any) -> None:
     """Remove one placed image from a DJ record (text token and path): the way back has one row

@@ -105,6 +105,10 @@ class _Reading(NamedTuple):
     # the carry's "layout" entries that come before / after "sides" (key order is kept in output)
     layout_head: dict[str, Any]
     layout_tail: dict[str, Any]
+    # the text can be written directly (see _text_sample): a separator of white space and tokens
+    # that hold none, nor brackets, so that nothing can run across the edge of a sentence
+    as_text: bool = False
+    tokens: Tokens | None = None
 
 
 def _reading(opts: Options) -> _Reading:
@@ -123,8 +127,11 @@ def _reading(opts: Options) -> _Reading:
     image_dir = opts.image_dir or ""
     if image_dir:
         tail["image_dir"] = image_dir
+    tokens = Tokens(image=opts.image_special_token, eoc=opts.eoc_special_token)
+    as_text = bool(sep) and not sep.strip(" \t\n") and all(
+        t and not any(c in t for c in "[] \t\n") for t in (tokens.image, tokens.audio, tokens.video, tokens.eoc))
     return _Reading(sep, image_dir, opts.add_eoc_at_last, opts.image_special_token_insert_pos, opts.seed,
-                    opts.keep_other_fields, opts.lossless, head, tail)
+                    opts.keep_other_fields, opts.lossless, head, tail, as_text, tokens)
 
 
 def _prepare_read(opts: Options) -> Options:
@@ -179,6 +186,9 @@ def to_unified(record: Any, opts: Options) -> Sample:
         sides = _random_sides(record, n, r.seed, placements)
     else:
         sides = r.pos[0] * len(placements)
+    sample = _text_sample(record, sentences, placements, sides, images, r) if r.as_text else None
+    if sample is not None:
+        return sample
     # Chunks as base.chunked lays them out (part k > 0 led by the separator, each closed chunk
     # ending with the space before the eoc token), built in one pass with the paths in place.
     # The separator and the space are one shared piece each: pieces are never changed in place.
@@ -215,16 +225,56 @@ def to_unified(record: Any, opts: Options) -> Sample:
     keep = r.keep_other_fields
     sample = Sample(chunks=chunks, media={"image": images}, fields=dict(record) if keep else {},
                     order=[*record, "images", "text"] if keep else ["images", "text"])
+    return _with_carry(sample, record, sides, r)
+
+
+def _with_carry(sample: Sample, record: dict[str, Any], sides: str, r: _Reading) -> Sample:
     if r.lossless:
         carry: dict[str, Any] = {"format": "mmc4"}
         if r.pos != "before":
             carry["layout"] = {**r.layout_head, "sides": sides, **r.layout_tail}
         elif r.layout_head or r.layout_tail:
             carry["layout"] = {**r.layout_head, **r.layout_tail}
-        if not keep:
+        if not r.keep_other_fields:
             carry["record"] = record
         sample.carry = carry
     return sample
+
+
+def _read_text(sentences: list[str], placements: list[list[int]], sides: Any, sep: str, tok: str, eoc: str,
+               add_eoc: bool) -> str:
+    """The Data-Juicer text reading gives, as a string. ``sides``: a letter per sentence with
+    images ('b' before, any other after, missing ones before); None: all before."""
+    parts = sentences
+    if placements:
+        parts = list(sentences)
+        for j, (k, m) in enumerate(placements):
+            tokens = sep.join([tok] * m) if m > 1 else tok
+            if sides is None or j >= len(sides) or sides[j] == "b":
+                parts[k] = tokens + sep + parts[k]
+            else:
+                parts[k] = parts[k] + sep + tokens
+    text = (" " + eoc + sep).join(parts)
+    return text + " " + eoc if add_eoc else text
+
+
+def _text_sample(record: dict[str, Any], sentences: list[str], placements: list[list[int]], sides: str,
+                 images: list[str], r: _Reading) -> Sample | None:
+    """The sample held as its text, written directly, when parsing that text gives back the chunks
+    to_unified builds (up to how adjacent text pieces are cut): the tokens and end-of-chunk tokens
+    in the text are exactly those placed, and no sentence holds "[[" or another modality's token.
+    None otherwise."""
+    tokens: Tokens = r.tokens  # type: ignore[assignment]
+    text = _read_text(sentences, placements, sides, r.sep, tokens.image, tokens.eoc, r.add_eoc)
+    n_closed = (len(sentences) if r.add_eoc else len(sentences) - 1) if sentences else int(r.add_eoc)
+    if (text.count(tokens.eoc) != n_closed or "[[" in text
+            or text.count(tokens.image) != sum(m for _, m in placements)
+            or tokens.audio in text or tokens.video in text):
+        return None
+    keep = r.keep_other_fields
+    sample = Sample.of_text(text, tokens, {"image": images}, dict(record) if keep else {},
+                            [*record, "images", "text"] if keep else ["images", "text"])
+    return _with_carry(sample, record, sides, r)
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -432,21 +482,8 @@ def _as_read(original: dict[str, Any], layout: _Layout, sides: Any) -> tuple[str
     sentences: list[str] = original["text_list"]
     ordered = sorted(original["image_info"], key=_MATCHED)
     images = _image_paths(ordered, layout.image_dir)
-    sep, eoc = layout.sep, layout.eoc
-    parts = sentences
-    if ordered:
-        placements = _placements(ordered, len(sentences))
-        if placements:
-            parts = list(sentences)
-            tok = layout.image
-            for j, (k, m) in enumerate(placements):
-                tokens = sep.join([tok] * m) if m > 1 else tok
-                if sides is None or j >= len(sides) or sides[j] == "b":
-                    parts[k] = tokens + sep + parts[k]
-                else:
-                    parts[k] = parts[k] + sep + tokens
-    text = (" " + eoc + sep).join(parts)
-    return (text + " " + eoc if layout.add_eoc else text), images
+    placements = _placements(ordered, len(sentences)) if ordered else []
+    return _read_text(sentences, placements, sides, layout.sep, layout.image, layout.eoc, layout.add_eoc), images
 
 
 def _from_carry(sample: Sample, carry: dict[str, Any], opts: Options, write_tokens: Tokens) -> dict[str, Any]:
