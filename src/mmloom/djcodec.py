@@ -69,6 +69,22 @@ def _media_splitter(image: str, audio: str, video: str) -> tuple[re.Pattern[str]
     return (re.compile(f"({alternatives})") if alternatives else None), firsts, by_token
 
 
+@lru_cache(maxsize=64)
+def shared_part(*tokens: str) -> str:
+    """The longest string that every token holds exactly once ("__dj__" for Data-Juicer's
+    defaults), or "". A text without it holds none of the tokens, and one scan for it is cheaper
+    than one for each token."""
+    if not tokens or not all(tokens):
+        return ""
+    shortest = min(tokens, key=len)
+    for size in range(len(shortest), 0, -1):
+        for start in range(len(shortest) - size + 1):
+            part = shortest[start:start + size]
+            if all(t.count(part) == 1 for t in tokens):
+                return part
+    return ""
+
+
 def parse_pieces(text: str, tokens: Tokens, roles: bool = True) -> list[Piece]:
     """Text, media and (with ``roles``) ``[[role]]:`` marker pieces of a text."""
     return _pieces(text, tokens, roles and "[[" in text)

@@ -220,6 +220,7 @@ def _text_sample(record: Any, opts: Options) -> Sample | None:
     parts: list[str] = []
     plain_turns = True
     extend = parts.extend
+    brackets = False
     for turn in convs:
         try:
             role, value = turn["from"], turn["value"]
@@ -227,6 +228,8 @@ def _text_sample(record: Any, opts: Options) -> Sample | None:
             return None
         if type(role) is not str or type(value) is not str or type(turn) is not dict:
             return None
+        if not brackets and "[" in value:  # one character is found much faster than "[["
+            brackets = True
         if plain_turns and (len(turn) != 2 or next(iter(turn)) != "from"):
             plain_turns = False
         marker = markers.get(role)
@@ -244,9 +247,9 @@ def _text_sample(record: Any, opts: Options) -> Sample | None:
     text = "".join(parts)
     # every "[[" is a marker's (a value's "[[" would add one: the separator is whitespace), the
     # end-of-chunk token only ends the text, and no other modality's token is there
-    if (text.count("[[") != len(convs)
-            or text.find(eoc) != (len(text) - len(eoc) if opts.add_eoc_at_last else -1)
-            or tokens.audio in text or tokens.video in text):
+    if brackets and text.count("[[") != len(convs):
+        return None
+    if not _only_final_eoc(text, tokens, opts.add_eoc_at_last):
         return None
     image = record.get("image", "")
     if image == "" or image is None or not convs:
@@ -264,6 +267,18 @@ def _text_sample(record: Any, opts: Options) -> Sample | None:
     if opts.lossless:
         sample.carry = _carry(record, [], plain_turns, rid, opts, [], sample, tokens, plain=True)
     return sample
+
+
+def _only_final_eoc(text: str, tokens: Tokens, add_eoc: bool) -> bool:
+    """Whether the end-of-chunk token is in the text only at its end (when add_eoc) and the audio
+    and video tokens are not there at all: first with one scan for what the three tokens share
+    (the final token is set off by a space, so nothing in a value runs into it)."""
+    eoc = tokens.eoc
+    shared = djcodec.shared_part(eoc, tokens.audio, tokens.video)
+    final = len(text) - len(eoc) if add_eoc else -1
+    if shared and text.find(shared) == (final + eoc.find(shared) if add_eoc else -1):
+        return True
+    return text.find(eoc) == final and tokens.audio not in text and tokens.video not in text
 
 
 def _layout(rounds: list[list[Piece]], sep: str, split_chunk: bool, add_eoc: bool) -> list[Chunk]:
