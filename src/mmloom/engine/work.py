@@ -261,13 +261,17 @@ def _load(slab: Lines | ArraySlab) -> None:
     one copy from the page cache instead of three through a pipe)."""
     path, offset, length = slab.at  # type: ignore[misc]
     fd = _opened(_OPEN, path, os.O_RDONLY)
-    data = os.pread(fd, length, offset)
-    while len(data) < length:  # pread may return less than asked
-        more = os.pread(fd, length - len(data), offset + len(data))
-        if not more:
+    # one byte more in front: an array slab is parsed as "[" + its records + "]" in place
+    lead = 1 if isinstance(slab, ArraySlab) else 0
+    buf = bytearray(lead + length)
+    view = memoryview(buf)[lead:]
+    while view:  # preadv may read less than asked
+        got = os.preadv(fd, [view], offset)
+        if not got:
             raise OSError(f"{path}: the file became shorter while it was converted")
-        data += more
-    slab.data = data
+        view = view[got:]
+        offset += got
+    slab.data = buf
     slab.at = None
 
 
@@ -289,15 +293,19 @@ def convert_slab(plan: Plan, slab: Slab, frame: str, context: dict[str, Any] | N
     else:
         records, lines = _records(slab.items, done)
     done.n_in = len(records)
-    results = _convert(plan, records, lines, done.problems, frame == "rows")
+    results = _convert(plan, records, lines, done.problems, frame)
     if len(done.problems) > 1:  # those of parsing, then those of converting: in file order
         done.problems.sort(key=lambda problem: problem.rel_index)
     done.n_out = len(results)
     if frame == "rows":
         done.rows = results
     elif results:
-        done.last = results[-1]
-        done.blob = b"\n".join(results) + b"\n" if frame == "lines" else b",\n".join(results)
+        if frame == "lines":  # each encoded with its newline
+            done.last = results[-1][:-1]
+            done.blob = b"".join(results)
+        else:
+            done.last = results[-1]
+            done.blob = b",\n".join(results)
     return done
 
 
@@ -305,13 +313,17 @@ class _Bad:
     """Stands for a record that did not parse (its problem is already listed)."""
 
 
-def _convert(plan: Plan, records: list[Any], lines: list[int] | None, problems: list[Problem], rows: bool
+def _convert(plan: Plan, records: list[Any], lines: list[int] | None, problems: list[Problem], frame: str
              ) -> list[Any]:
-    """Each record converted, and encoded unless ``rows``; a record that fails becomes a Problem.
-    (convert_one's work, inlined: this loop runs for every record of a run.)"""
+    """Each record converted, and encoded unless the frame is "rows" (with its newline for
+    "lines"); a record that fails becomes a Problem. (convert_one's work, inlined: this loop runs
+    for every record of a run.)"""
     to_unified, from_unified = plan.src.to_unified, plan.dst.from_unified
     src_opts, dst_opts = plan.src_opts, plan.dst_opts
-    encode, option = orjson.dumps, DUMPS_OPTIONS
+    rows = frame == "rows"
+    newline = frame == "lines"
+    encode = orjson.dumps
+    option = DUMPS_OPTIONS | orjson.OPT_APPEND_NEWLINE if newline else DUMPS_OPTIONS
     out: list[Any] = []
     append = out.append
     for rel, record in enumerate(records):
@@ -333,7 +345,7 @@ def _convert(plan: Plan, records: list[Any], lines: list[int] | None, problems: 
         try:
             append(encode(result, option=option))
         except TypeError:  # what orjson refuses (integers past 64 bits) goes the slower way
-            append(dumps(result))
+            append(dumps(result) + b"\n" if newline else dumps(result))
     return out
 
 
@@ -360,20 +372,40 @@ def _array(slab: ArraySlab, done: Done) -> list[Any]:
     one JSON array in one call; when it does not (another layout, broken JSON), record by record
     up to the first slice that does not parse, from where the streaming parser takes over."""
     data = slab.data
-    body = data.rstrip()
-    if slab.last:
-        body = body[:-1].rstrip() if body.endswith(b"]") else b""
+    if type(data) is bytearray:  # read by this worker, with a spare byte in front
+        whole = _as_array(data, slab.last)
+        if whole is None:  # rare: the record by record path works on the bytes alone
+            slab.data = bytes(memoryview(data)[1:])
     else:
-        body = body[:-1] if body.endswith(b",") else b""
-    if body:
-        try:
-            records = orjson.loads(b"[" + body + b"]")
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            if type(records) is list:
-                return records
+        whole = _as_array(bytearray(b" " + data), slab.last)
+    if whole is not None:
+        return whole
     return _array_by_record(slab, done)
+
+
+_WHITE = frozenset(b" \t\r\n")
+
+
+def _as_array(buf: bytearray, last: bool) -> list[Any] | None:
+    """The records of ``buf[1:]`` (whole records separated by commas, then a comma or, in the last
+    slab, the array's closing bracket) parsed as one JSON array in place: the spare first byte
+    becomes "[" and the comma after the last record "]". None if that is no array (the buffer is
+    then as it was, but for its spare byte)."""
+    end = len(buf)
+    while end > 1 and buf[end - 1] in _WHITE:
+        end -= 1
+    closing = buf[end - 1] if end > 1 else None
+    if closing != (0x5D if last else 0x2C):  # "]" or ","
+        return None
+    buf[0] = 0x5B  # "["
+    buf[end - 1] = 0x5D
+    try:
+        records = orjson.loads(memoryview(buf)[:end])
+    except orjson.JSONDecodeError:
+        return None
+    finally:
+        buf[end - 1] = closing
+    return records if type(records) is list else None
 
 
 def _array_by_record(slab: ArraySlab, done: Done) -> list[Any]:
