@@ -67,6 +67,7 @@ RECORDS = [{"id": i, "k": {"nested": [i, {"k": "x\ny"}]}, "text": "é猫 🙂 \u
 def test_every_array_layout_reads_exactly(layout: str, workers: int, suffix: str, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(split, "BLOCK", 2048)  # many slabs, records cut across blocks
+    monkeypatch.setattr(split, "TAIL", 100)  # a record start is often not in a slab's last bytes
     monkeypatch.setattr("mmloom.engine.local.SMALL_INPUT", 0)  # use the worker processes even here
     src = tmp_path / f"in.json{suffix}"
     data = b"\xef\xbb\xbf" + _layouts(RECORDS)[layout]
@@ -156,8 +157,11 @@ def test_broken_array_is_located_past_the_fast_path(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_errors_keep_their_place_with_workers(workers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("tail", [1 << 16, 40])  # boundaries found in a slab's last bytes, or not there
+def test_errors_keep_their_place_with_workers(workers: int, tail: int, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(split, "BLOCK", 1024)
+    monkeypatch.setattr(split, "TAIL", tail)
     monkeypatch.setattr("mmloom.engine.local.SMALL_INPUT", 0)
     good = {"id": "a", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}
     lines = [json.dumps(dict(good, id=f"r{i}")) for i in range(400)]

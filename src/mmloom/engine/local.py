@@ -182,7 +182,7 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
     if plan.src.open_reader is not None:  # a format whose data is a set of files reads itself
         source: Source = RecordSource(job.in_path, job.in_type, reader=plan.src.open_reader(job.in_path, plan.src_opts))
     else:
-        source = open_source(job.in_path, job.in_type, records_key, by_reference=pool is not None)
+        source = open_source(job.in_path, job.in_type, records_key, by_reference=True)
     context = {"_input_path": job.origin or job.in_path}
     header = None
     # Keys a container format's records hold for the enclosing object (WavCaps'
@@ -207,6 +207,7 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
     submit, limit = _submitter(plan, pool, workers, keep)
     in_flight: deque[Any] = deque()
     index = job.base_index  # records of this file handled so far
+    line = 1  # where the next slab starts, for slabs whose worker counted their own lines
     try:
         slabs: Iterator[Slab] = iter(source)
         exhausted = False
@@ -221,6 +222,11 @@ def convert_shard(plan: Plan, job: ShardJob, on_error: str, pool: Workers | None
                 break
             pending = in_flight.popleft()
             done: Done = pending.get()
+            if done.lines_held is not None:
+                for problem in done.problems:
+                    if problem.line is not None:
+                        problem.line += line - 1
+                line += done.lines_held
             sink.problems(done.problems, index)
             if pending.kept:
                 if done.n_out:

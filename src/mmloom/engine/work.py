@@ -51,6 +51,9 @@ class Done:
     problems: list[Problem] = field(default_factory=list)
     # position in the file of an array slice that did not parse: the fast path stops there
     resume_offset: int | None = None
+    # for a Lines slab cut without knowing its first line: the lines it holds (its problems' line
+    # numbers count from its start)
+    lines_held: int | None = None
 
 
 def init_worker() -> None:
@@ -114,8 +117,11 @@ _OUTPUT: dict[str, int] = {}  # the output file this worker writes placed blocks
 
 
 def _opened(cache: dict[str, int], path: str, flags: int) -> int:
-    """The descriptor of the one file a worker keeps open for a purpose (the last one asked for)."""
+    """The descriptor of the one file a worker keeps open for a purpose (the last one asked for).
+    A path that now names another file (a later run's output, renamed into place) is opened again."""
     fd = cache.get(path)
+    if fd is not None and os.fstat(fd).st_ino != os.stat(path).st_ino:
+        fd = None
     if fd is None:
         for old in cache.values():
             os.close(old)
@@ -354,6 +360,9 @@ def _lines(slab: Lines, done: Done) -> tuple[list[Any], list[int]]:
     records: list[Any] = []
     lines: list[int] = []
     line = slab.first_line
+    if not line:
+        line = 1
+        done.lines_held = slab.data.count(b"\n")
     # split() gives one piece past a final newline, which is no line of the file (and is blank)
     for raw in slab.data.split(b"\n"):
         if raw and not raw.isspace():

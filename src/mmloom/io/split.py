@@ -36,7 +36,9 @@ _WS = b" \t\r\n"
 @dataclass(slots=True)
 class Lines:
     data: bytes
-    first_line: int  # 1-based line number of data's first line
+    # 1-based line number of data's first line; 0: not known when the slab was cut (the worker's
+    # line numbers then count from the slab's start, and the engine adds the lines before it)
+    first_line: int
     offset: int = 0  # position of data[0] in the (decompressed) file
     # set instead of data when a worker reads the bytes itself: (path, offset, length) in a plain file
     at: tuple[str, int, int] | None = None
@@ -73,16 +75,17 @@ class Source:
 Cut = Callable[[bytearray, int], int]  # where the last whole record of buf[:end] ends, or <= 0
 
 
-def _cuts(path: str, offset: int, block: int, head: bytes, find_cut: Cut
-          ) -> Iterator[tuple[int, bytearray, int, bool]]:
+def _cuts(path: str, offset: int, block: int, head: bytes, find_cut: Cut, tail_only: bool = False
+          ) -> Iterator[tuple[int, bytearray | None, int, bool]]:
     """The file from ``offset`` on, as pieces of about ``block`` bytes that end where ``find_cut``
     says a record ends (a piece grows until one does): (offset, buf, length, at_end), the piece
     being ``buf[:length]``, valid until the next one. ``head``: bytes at ``offset`` already read
     from a stream. A plain file is read with pread into one reused buffer, so the main process of
-    a parallel run, which only looks for the boundaries, touches no new memory; a compressed file
-    is decompressed as a stream."""
+    a parallel run, which only looks for the boundaries, touches no new memory; with ``tail_only``
+    only the end of each piece is read, as far as it takes to find the boundary, and buf is None
+    (the workers read the pieces). A compressed file is decompressed as a stream."""
     if split_compression(path)[1] is None:
-        yield from _plain_cuts(path, offset, block, find_cut)
+        yield from _plain_cuts(path, offset, block, find_cut, tail_only)
         return
     with open_read(path) as f:
         skip_bytes(f, offset + len(head))
@@ -102,13 +105,23 @@ def _cuts(path: str, offset: int, block: int, head: bytes, find_cut: Cut
             offset += cut
 
 
-def _plain_cuts(path: str, offset: int, block: int, find_cut: Cut) -> Iterator[tuple[int, bytearray, int, bool]]:
+TAIL = 1 << 16  # bytes read at the end of a piece to find where its last record ends
+
+
+def _plain_cuts(path: str, offset: int, block: int, find_cut: Cut, tail_only: bool = False
+                ) -> Iterator[tuple[int, bytearray | None, int, bool]]:
     buf = bytearray(block)
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
         while offset < size:
             want = block
+            if tail_only:
+                cut = _tail_cut(fd, buf, offset, min(want, size - offset), size, find_cut)
+                if cut > 0:
+                    yield offset, None, cut, offset + cut >= size
+                    offset += cut
+                    continue
             while True:
                 want = min(want, size - offset)
                 if len(buf) < want:
@@ -125,6 +138,22 @@ def _plain_cuts(path: str, offset: int, block: int, find_cut: Cut) -> Iterator[t
             offset += cut
     finally:
         os.close(fd)
+
+
+def _tail_cut(fd: int, buf: bytearray, offset: int, want: int, size: int, find_cut: Cut) -> int:
+    """Where the last record of the piece of ``want`` bytes at ``offset`` ends, found in its last
+    TAIL bytes; the whole rest of the file when the piece reaches its end; 0 when the tail holds
+    no boundary (the caller then reads the whole piece)."""
+    if offset + want >= size:
+        return size - offset
+    start = max(0, want - TAIL)
+    got = _pread_into(fd, buf, want - start, offset + start)
+    if got < want - start:
+        return 0
+    # the last boundary of the piece is the last one in its tail, if the tail holds one (a record
+    # start that runs across the tail's first byte is not seen, but any later one is)
+    cut = find_cut(buf, got)
+    return start + cut if cut > 0 else 0
 
 
 def _pread_into(fd: int, buf: bytearray, n: int, offset: int) -> int:
@@ -153,13 +182,16 @@ class JsonLinesSource(Source):
         begin = len(BOM) if first == BOM else 0  # a BOM is only a BOM at the very start
         self.bytes_read = begin
         line = 1
-        for offset, buf, length, _ in _cuts(self.path, begin, self.block, b"", _after_last_newline):
+        for offset, buf, length, _ in _cuts(self.path, begin, self.block, b"", _after_last_newline,
+                                            tail_only=self.by_reference):
             self.bytes_read = offset + length
             if self.by_reference:
-                yield Lines(b"", line, offset, (self.path, offset, length))
+                # the worker counts the lines: its line numbers are counted from the slab's start
+                yield Lines(b"", 0, offset, (self.path, offset, length))
             else:
+                assert buf is not None
                 yield Lines(bytes(memoryview(buf)[:length]), line, offset)
-            line += buf.count(b"\n", 0, length)
+                line += buf.count(b"\n", 0, length)
 
 
 def _after_last_newline(buf: bytearray, end: int) -> int:
@@ -232,11 +264,13 @@ class JsonArraySource(Source):
             at = buf.rfind(pattern, 0, end)  # > 0: a piece starts with its first record's "{"
             return at + keep if at > 0 else -1
 
-        for offset, buf, length, at_end in _cuts(self.path, start, self.block, head[start:], before_last_record):
+        for offset, buf, length, at_end in _cuts(self.path, start, self.block, head[start:], before_last_record,
+                                                 tail_only=self.by_reference):
             self.bytes_read = offset + length
             if self.by_reference:
                 yield ArraySlab(b"", pattern, offset, at_end, (self.path, offset, length))
             else:
+                assert buf is not None
                 yield ArraySlab(bytes(memoryview(buf)[:length]), pattern, offset, at_end)
 
 
