@@ -360,11 +360,12 @@ def _lines(slab: Lines, done: Done) -> tuple[list[Any], list[int]]:
     records: list[Any] = []
     lines: list[int] = []
     line = slab.first_line
+    pieces = slab.data.split(b"\n")
     if not line:
         line = 1
-        done.lines_held = slab.data.count(b"\n")
+        done.lines_held = len(pieces) - 1
     # split() gives one piece past a final newline, which is no line of the file (and is blank)
-    for raw in slab.data.split(b"\n"):
+    for raw in pieces:
         if raw and not raw.isspace():
             try:
                 records.append(loads(raw))
