@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import mmloom
 from mmloom.engine.convert import make_plan
 from mmloom.errors import MmloomError
-from mmloom.model import Chunk, Text
+from mmloom.model import Chunk, Sample, Text
 
 FRAGMENTS = ["<image>", "<__dj__image>", "<|__dj__eoc|>", "<__dj__audio>", "<img>", "<eoc>", "[[gpt]]: ", "[[human]]: ", "[[x]]:", "\n", " ", "\t",
              "  ", "\n\n", "猫", "😌", "\\", '"', "\u2028", "[[", "]]: "]
@@ -209,6 +209,23 @@ def test_mmc4_text_written_directly_equals_the_built_chunks(doc: dict[str, Any],
     assert orjson.dumps(plan.dst.from_unified(direct, plan.dst_opts)) == orjson.dumps(
         plan.dst.from_unified(built, plan.dst_opts))
     assert _merged(direct.chunks) == _merged(built.chunks)
+
+
+@SETTINGS
+@given(texts=st.lists(st.one_of(st.none(), TEXT), min_size=1, max_size=8),
+       layout=st.sampled_from([{}, {"sep": "\n"}, {"eoc_last": False}, {"sep": ""}, {"sep": "[x]"},
+                               {"image": "<img>", "eoc": "<eoc>"}, {"image": "[img]"}, {"sep": "\t", "eoc_last": False}]))
+def test_slot_text_written_directly_equals_the_built_chunks(texts: list[Any], layout: dict[str, Any]) -> None:
+    """textbook and obelics write the text of their text and image lists directly when they can:
+    its parse is the chunks built piece by piece (up to how adjacent text is cut)."""
+    from mmloom.formats import _slots
+
+    shape = _slots.Layout(**layout)
+    paths = [f"img{i}.jpg" for i, t in enumerate(texts) if t is None]
+    sample = _slots.column_sample(paths, texts, shape, {}, ["text", "images"])
+    built = _slots.column_chunks(paths, texts, shape)
+    assert sample.text(shape.tokens) == Sample(chunks=built).text(shape.tokens)
+    assert _merged(sample.chunks) == _merged(built)
 
 
 @SETTINGS

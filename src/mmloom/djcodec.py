@@ -85,6 +85,32 @@ def shared_part(*tokens: str) -> str:
     return ""
 
 
+def holds_exactly(text: str, tokens: Tokens, n_eoc: int, n_image: int) -> bool:
+    """Whether ``text`` holds exactly ``n_eoc`` end-of-chunk tokens, ``n_image`` image tokens, no
+    audio or video token and no "[[" (so no role marker): for a text a format wrote directly,
+    with every token set off by white space, that its parse gives the chunks the format built.
+    One scan for what the tokens share, when they share something; else one scan each."""
+    if "[" in text and "[[" in text:  # one character is found much faster than two
+        return False
+    shared = shared_part(tokens.eoc, tokens.image, tokens.audio, tokens.video)
+    if shared and text.count(shared) == n_eoc + n_image:
+        return True
+    return (text.count(tokens.eoc) == n_eoc and text.count(tokens.image) == n_image
+            and tokens.audio not in text and tokens.video not in text)
+
+
+def tame(tokens: Tokens, sep: str) -> bool:
+    """Tokens that are neither empty nor hold white space or brackets, and a separator of white
+    space: then no token or role marker can form across the edge of a text a format writes
+    directly, and each token there is set off by white space."""
+    return bool(sep) and not sep.strip(" \t\n") and _tame_tokens(tokens.image, tokens.audio, tokens.video, tokens.eoc)
+
+
+@lru_cache(maxsize=64)
+def _tame_tokens(*tokens: str) -> bool:
+    return all(t and not any(c in t for c in "[] \t\n") for t in tokens)
+
+
 def parse_pieces(text: str, tokens: Tokens, roles: bool = True) -> list[Piece]:
     """Text, media and (with ``roles``) ``[[role]]:`` marker pieces of a text."""
     return _pieces(text, tokens, roles and "[[" in text)

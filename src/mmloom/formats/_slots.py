@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from .. import djcodec
 from ..errors import RecordError
 from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens
 from ..options import Option, Options
@@ -273,6 +274,53 @@ def column_chunks(paths: list[Any], texts: list[Any], layout: Layout) -> list[Ch
         last.pieces.pop()
         last.closed = False
     return chunks
+
+
+def column_sample(paths: list[Any], texts: list[Any], layout: Layout, fields: dict[str, Any], order: list[str]
+                  ) -> Sample:
+    """The sample of the lists: held as its text, written directly, when parsing that text gives
+    back the chunks ``column_chunks`` builds (up to how adjacent text is cut); else built of them."""
+    text = column_text(texts, layout) if texts and not layout.conversation else None
+    if text is not None:
+        return Sample.of_text(text, layout.tokens, {"image": paths}, fields, order)
+    # the chunks' media pieces hold the paths in list order already: no djcodec.assign_paths needed
+    return Sample(chunks=column_chunks(paths, texts, layout), media={"image": paths}, fields=fields, order=order)
+
+
+def column_text(texts: list[Any], layout: Layout) -> str | None:
+    """What the chunks of ``column_chunks`` render to, as one string (None is an image's place),
+    when its tokens are exactly those placed and no text holds "[[", else None."""
+    tokens = layout.tokens
+    sep, tok = layout.sep, tokens.image
+    if not djcodec.tame(tokens, sep):
+        return None
+    close = " " + tokens.eoc
+    out: list[str] = []
+    add = out.append
+    n_images = n_chunks = 0
+    in_chunk = False  # the chunk being written holds images already
+    for text in texts:
+        # the separator opens every chunk but the first and stands after each image
+        if in_chunk or n_chunks:
+            add(sep)
+        if text is None:
+            add(tok)
+            n_images += 1
+            in_chunk = True
+            continue
+        if text:
+            add(text)
+        add(close)
+        n_chunks += 1
+        in_chunk = False
+    if in_chunk:  # the images after the last text
+        add(close)
+        n_chunks += 1
+    if not layout.eoc_last:
+        out[-1] = ""
+        n_chunks -= 1
+    text = "".join(out)
+    return text if djcodec.holds_exactly(text, tokens, n_chunks, n_images) else None
 
 
 def parse_exact(text: str, images: list[Any], shape: list[int], layout: Layout) -> list[Slot] | None:

@@ -128,8 +128,7 @@ def _reading(opts: Options) -> _Reading:
     if image_dir:
         tail["image_dir"] = image_dir
     tokens = Tokens(image=opts.image_special_token, eoc=opts.eoc_special_token)
-    as_text = bool(sep) and not sep.strip(" \t\n") and all(
-        t and not any(c in t for c in "[] \t\n") for t in (tokens.image, tokens.audio, tokens.video, tokens.eoc))
+    as_text = djcodec.tame(tokens, sep)
     return _Reading(sep, image_dir, opts.add_eoc_at_last, opts.image_special_token_insert_pos, opts.seed,
                     opts.keep_other_fields, opts.lossless, head, tail, as_text, tokens)
 
@@ -267,15 +266,7 @@ def _text_sample(record: dict[str, Any], sentences: list[str], placements: list[
     tokens: Tokens = r.tokens  # type: ignore[assignment]
     text = _read_text(sentences, placements, sides, r.sep, tokens.image, tokens.eoc, r.add_eoc)
     n_closed = (len(sentences) if r.add_eoc else len(sentences) - 1) if sentences else int(r.add_eoc)
-    n_images = sum(m for _, m in placements)
-    if "[" in text and "[[" in text:  # one character is found much faster than two
-        return None
-    # one scan for what the four tokens share, when they share something (every token is set off
-    # by the separator or a space, so nothing in a sentence runs into one); else one scan each
-    shared = djcodec.shared_part(tokens.eoc, tokens.image, tokens.audio, tokens.video)
-    if not (shared and text.count(shared) == n_closed + n_images) and (
-            text.count(tokens.eoc) != n_closed or text.count(tokens.image) != n_images
-            or tokens.audio in text or tokens.video in text):
+    if not djcodec.holds_exactly(text, tokens, n_closed, sum(m for _, m in placements)):
         return None
     keep = r.keep_other_fields
     sample = Sample.of_text(text, tokens, {"image": images}, dict(record) if keep else {},

@@ -66,9 +66,7 @@ def to_unified(record: Any, opts: Options) -> Sample:
     _check_metadata(record, len(texts))
     layout: Layout = opts.get("_layout") or Layout.of(opts)
     fields, order, moved = _slots.source_fields(record, "texts")
-    # the chunks' media pieces hold the paths in list order already: no djcodec.assign_paths needed
-    sample = Sample(chunks=_slots.column_chunks(paths, texts, layout), media={"image": paths}, fields=fields,
-                    order=order)
+    sample = _slots.column_sample(paths, texts, layout, fields, order)
     if opts.lossless:
         sample.carry = _slots.new_carry("obelics", paths, texts, placeholders, layout.carried(), record, moved)
     return sample

@@ -234,9 +234,7 @@ def to_unified(record: Any, opts: Options) -> Sample:
         fields[META_KEY] = {"keyframes": frames}
         order.append(META_KEY)
         carry["meta"] = True
-    # the chunks' media pieces hold the paths in list order already: no djcodec.assign_paths needed
-    sample = Sample(chunks=_slots.column_chunks(paths, texts, layout), media={"image": paths}, fields=fields,
-                    order=order)
+    sample = _slots.column_sample(paths, texts, layout, fields, order)
     if opts.lossless:
         layout_carry = layout.carried()
         if text_key != "texts":
