@@ -100,14 +100,20 @@ def holds_exactly(text: str, tokens: Tokens, n_eoc: int, n_image: int) -> bool:
 
 
 def tame(tokens: Tokens, sep: str) -> bool:
-    """Tokens that are neither empty nor hold white space or brackets, and a separator of white
-    space: then no token or role marker can form across the edge of a text a format writes
-    directly, and each token there is set off by white space."""
-    return bool(sep) and not sep.strip(" \t\n") and _tame_tokens(tokens.image, tokens.audio, tokens.video, tokens.eoc)
+    """Tame tokens (see ``tame_tokens``) and a separator of white space: then no token or role
+    marker can form across the edge of a text a format writes directly, and each token there is
+    set off by white space."""
+    return bool(sep) and not sep.strip(" \t\n") and tame_tokens(tokens)
+
+
+def tame_tokens(tokens: Tokens) -> bool:
+    """Tokens that are neither empty nor hold white space or brackets: none can then overlap a role
+    marker, or form one across the edge of a value."""
+    return _tame_strings(tokens.image, tokens.audio, tokens.video, tokens.eoc)
 
 
 @lru_cache(maxsize=64)
-def _tame_tokens(*tokens: str) -> bool:
+def _tame_strings(*tokens: str) -> bool:
     return all(t and not any(c in t for c in "[] \t\n") for t in tokens)
 
 

@@ -10,7 +10,6 @@ to the original record.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import random
 import re
@@ -68,20 +67,9 @@ def _check_read(opts: Options) -> Options:
     opts["_layout"] = _layout_carry(opts, tokens)
     # the text can be written directly (see _text_sample) for the plain layout and glue that no
     # token or marker can run across
-    opts["_as_text"] = (not (opts.split_chunk or opts.only_keep_caption) and _tame(tokens)
+    opts["_as_text"] = (not (opts.split_chunk or opts.only_keep_caption) and djcodec.tame_tokens(tokens)
                         and all(c in " \t\n" for c in opts.sent_separator))
     return opts
-
-
-def _tame(tokens: Tokens) -> bool:
-    """Tokens that are neither empty nor hold whitespace or brackets: no role marker, separator or
-    other token can then form one across the edge of a value, or overlap one."""
-    return _tame_strings(tokens.image, tokens.audio, tokens.video, tokens.eoc)
-
-
-@functools.lru_cache(maxsize=64)
-def _tame_strings(*tokens: str) -> bool:
-    return all(t and not any(c in t for c in "[] \t\n") for t in tokens)
 
 
 def _value_pieces(value: str, token: str) -> list[Piece]:
@@ -423,7 +411,7 @@ def _turns_by_markers(sample: Sample, tokens: Tokens, rid: Any, empty_text: str 
     """Split at ``[[role]]: `` markers, as dj_to_llava does; each turn's raw text follows.
     ``empty_text``: what reading writes for a record with no turns (accepted as the whole text)."""
     text = sample.held_text(tokens)
-    if text is not None and _tame(tokens):
+    if text is not None and djcodec.tame_tokens(tokens):
         head, turns = _split_text(text, tokens.eoc)
     else:
         head, turns = _split_pieces(sample, tokens)
@@ -574,7 +562,7 @@ def _from_carry(sample: Sample, carry: dict[str, Any], tokens: Tokens, opts: Opt
     values: list[tuple[str, str]] | None = None
     if not (split or layout.get("caption") or "spans" in carry or "broadcast" in carry) and sep:
         held = sample.held_text(tokens)
-        if held is not None and _tame(tokens):
+        if held is not None and djcodec.tame_tokens(tokens):
             values = _plain_values(held, tokens.eoc, sep, eoc_last)
     if values is None:
         values = _layout_values(sample, carry, layout, sep, split, eoc_last, tokens, rid)
