@@ -11,6 +11,7 @@ exactly and that Data-Juicer's text cannot hold (written as the reserved ``__mml
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 MODALITIES: tuple[str, ...] = ("image", "audio", "video")
@@ -32,6 +33,17 @@ class Tokens:
 
     def of(self, modality: str) -> str:
         return getattr(self, modality)
+
+
+_DJ = Tokens()
+
+
+@lru_cache(maxsize=256)
+def shared_tokens(image: str = _DJ.image, audio: str = _DJ.audio, video: str = _DJ.video, eoc: str = _DJ.eoc
+                  ) -> Tokens:
+    """One Tokens object per set of tokens (never changed in place), so that a sample held as text
+    is known to be written with a reader's tokens by identity, without comparing them."""
+    return Tokens(image=image, audio=audio, video=video, eoc=eoc)
 
 
 @dataclass(slots=True)

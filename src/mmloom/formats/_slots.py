@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import djcodec
 from ..errors import RecordError
-from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens
+from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens, shared_tokens
 from ..options import Option, Options
 from .base import chunked
 
@@ -70,7 +70,7 @@ class Layout:
 
     @property
     def tokens(self) -> Tokens:
-        return Tokens(image=self.image, eoc=self.eoc)
+        return shared_tokens(image=self.image, eoc=self.eoc)
 
     @classmethod
     def of(cls, opts: Options) -> Layout:
@@ -320,6 +320,8 @@ def column_text(texts: list[Any], layout: Layout) -> str | None:
         out[-1] = ""
         n_chunks -= 1
     text = "".join(out)
+    if not text:  # one empty open chunk, which a parse of "" does not give
+        return None
     return text if djcodec.holds_exactly(text, tokens, n_chunks, n_images) else None
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import RecordError
-from ..model import Sample, Tokens
+from ..model import Sample, Tokens, shared_tokens
 from ..options import Option, Options
 
 ToUnified = Callable[[Any, Options], Sample]
@@ -35,7 +35,7 @@ def default_tokens(opts: Mapping[str, Any]) -> Tokens:
     if cached is not None:
         return cached
     t = _DEFAULT
-    return Tokens(
+    return shared_tokens(
         image=opts.get("image_special_token", t.image),
         audio=opts.get("audio_special_token", t.audio),
         video=opts.get("video_special_token", t.video),

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import djcodec
 from ..errors import RecordError, UsageError
-from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens, render_pieces
+from ..model import Chunk, Media, Piece, Role, Sample, Text, Tokens, render_pieces, shared_tokens
 from ..options import Option, Options
 from .base import TOKENS_OPTION, Format, chunked, default_tokens, require
 
@@ -61,7 +61,7 @@ WRITE_OPTIONS = (
 def _check_read(opts: Options) -> Options:
     if opts.image_broadcast and not opts.split_chunk:
         raise UsageError("option image_broadcast needs split_chunk=true (as in Data-Juicer's llava_to_dj)")
-    tokens = Tokens(image=opts.image_special_token, eoc=opts.eoc_special_token)
+    tokens = shared_tokens(image=opts.image_special_token, eoc=opts.eoc_special_token)
     opts = type(opts)(opts)
     opts[TOKENS_OPTION] = tokens
     opts["_layout"] = _layout_carry(opts, tokens)

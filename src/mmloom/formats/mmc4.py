@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from .. import djcodec
 from ..errors import RecordError
-from ..model import Chunk, Media, Piece, Sample, Text, Tokens
+from ..model import Chunk, Media, Piece, Sample, Text, Tokens, shared_tokens
 from ..options import Option, Options
 from .base import Format, SkipRecord, default_tokens
 
@@ -127,7 +127,7 @@ def _reading(opts: Options) -> _Reading:
     image_dir = opts.image_dir or ""
     if image_dir:
         tail["image_dir"] = image_dir
-    tokens = Tokens(image=opts.image_special_token, eoc=opts.eoc_special_token)
+    tokens = shared_tokens(image=opts.image_special_token, eoc=opts.eoc_special_token)
     as_text = djcodec.tame(tokens, sep)
     return _Reading(sep, image_dir, opts.add_eoc_at_last, opts.image_special_token_insert_pos, opts.seed,
                     opts.keep_other_fields, opts.lossless, head, tail, as_text, tokens)
@@ -265,6 +265,8 @@ def _text_sample(record: dict[str, Any], sentences: list[str], placements: list[
     None otherwise."""
     tokens: Tokens = r.tokens  # type: ignore[assignment]
     text = _read_text(sentences, placements, sides, r.sep, tokens.image, tokens.eoc, r.add_eoc)
+    if not text and sentences:  # one empty open chunk, which a parse of "" does not give
+        return None
     n_closed = (len(sentences) if r.add_eoc else len(sentences) - 1) if sentences else int(r.add_eoc)
     if not djcodec.holds_exactly(text, tokens, n_closed, sum(m for _, m in placements)):
         return None
