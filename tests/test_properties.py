@@ -53,6 +53,11 @@ def llava_records(draw: Any) -> dict[str, Any]:
     elif image == "none":
         record["image"] = None
     record["conversations"] = turns
+    return _with_extra_fields(draw, record)
+
+
+def _with_extra_fields(draw: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with extra fields, its keys maybe shuffled."""
     for key, value in draw(EXTRA).items():
         record[key] = value
     if draw(st.booleans()):
@@ -167,12 +172,7 @@ def mmc4_docs(draw: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"image_info": infos,
                            "similarity_matrix": [[draw(st.floats(0, 1)) for _ in sentences] for _ in infos],
                            "text_list": sentences}
-    for key, value in draw(EXTRA).items():
-        doc[key] = value
-    if draw(st.booleans()):
-        keys = draw(st.permutations(list(doc)))
-        doc = {k: doc[k] for k in keys}
-    return doc
+    return _with_extra_fields(draw, doc)
 
 
 MMC4_OPTIONS = st.sampled_from([
